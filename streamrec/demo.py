@@ -1,0 +1,144 @@
+"""``streamrec demo``: the whole flow offline, against a bundled sample upstream on loopback.
+
+The sample upstream speaks OpenAI's Chat Completions SSE format; the real
+``openai`` SDK calls it, streamrec records the stream, replays it from the
+store, and rebuilds its state, so a newcomer sees every part work without an
+API key or a network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .errors import StreamrecError
+from .projection import StreamState
+from .replay import replay
+from .store import Store
+
+__all__ = ["DEMO_REQUEST", "run_demo", "sample_upstream"]
+
+DEMO_MODEL = "gpt-4o-mini"
+DEMO_REQUEST: dict[str, Any] = {
+    "model": DEMO_MODEL,
+    "messages": [{"role": "user", "content": "What's the weather in Paris? Answer briefly."}],
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ],
+    "stream": True,
+    "stream_options": {"include_usage": True},
+}
+_WORDS = ["Let ", "me ", "check ", "the ", "weather ", "in ", "Paris."]
+_ID = "chatcmpl-demo0001"
+_CREATED = 1763900000
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    body = {
+        "id": _ID,
+        "object": "chat.completion.chunk",
+        "created": _CREATED,
+        "model": "gpt-4o-mini-2024-07-18",
+        "system_fingerprint": "fp_demo",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        **extra,
+    }
+    return json.dumps(body, separators=(",", ":"))
+
+
+def sample_chunks() -> list[str]:
+    """The SSE ``data`` texts the sample upstream sends, in order."""
+    chunks = [_chunk({"role": "assistant", "content": "", "refusal": None})]
+    chunks += [_chunk({"content": w}) for w in _WORDS]
+    call = {"index": 0, "id": "call_demo1", "type": "function"}
+    chunks.append(_chunk({"tool_calls": [{**call, "function": {"name": "get_weather", "arguments": ""}}]}))
+    chunks.append(_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}))
+    chunks.append(_chunk({"tool_calls": [{"index": 0, "function": {"arguments": ' "Paris"}'}}]}))
+    chunks.append(_chunk({}, "tool_calls"))
+    usage = {
+        "prompt_tokens": 58,
+        "completion_tokens": 24,
+        "total_tokens": 82,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    }
+    last = json.loads(_chunk({}))
+    last["choices"] = []
+    last["usage"] = usage
+    chunks.append(json.dumps(last, separators=(",", ":")))
+    chunks.append("[DONE]")
+    return chunks
+
+
+def sample_upstream(delay: float = 0.02) -> Any:
+    """An ASGI app answering ``POST /v1/chat/completions`` with the sample stream."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    async def completions(request: Request) -> StreamingResponse:
+        await request.body()
+
+        async def frames() -> AsyncIterator[bytes]:
+            for data in sample_chunks():
+                await asyncio.sleep(delay)
+                yield f"data: {data}\n\n".encode()
+
+        return StreamingResponse(frames(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+
+
+def run_demo(store: Store, echo: Callable[[str], None]) -> StreamState:
+    """Record the sample stream through the openai SDK, replay it, print its rebuilt state."""
+    try:
+        import openai
+    except ImportError:
+        raise StreamrecError(
+            "the demo drives the real openai SDK: pip install 'streamrec[demo]'"
+        ) from None
+    from . import record
+    from ._serving import BackgroundServer
+
+    with BackgroundServer(sample_upstream()) as upstream:
+        client = openai.OpenAI(base_url=f"{upstream.url}/v1", api_key="sk-demo-not-a-key")
+        echo(f"1. recording a stream from the sample upstream at {upstream.url} into {store.display_url}")
+        sdk_stream = client.chat.completions.create(**DEMO_REQUEST)
+        recorded = record(sdk_stream, api="openai.chat.completions", request=DEMO_REQUEST, store=store, name="demo")
+        live = []
+        for chunk in recorded:
+            if chunk.choices and chunk.choices[0].delta.content:
+                live.append(chunk.choices[0].delta.content)
+        client.close()
+    echo(f"   live text: {''.join(live)!r}")
+    echo(f"   stream id: {recorded.stream_id}")
+    echo("2. replaying it from the store (raw chunks, byte for byte):")
+    for data in replay(recorded.stream_id, store=store):
+        echo(f"   {data[:96]}{'…' if len(data) > 96 else ''}")
+    state = store.state(recorded.stream_id)
+    echo("3. state rebuilt from the event log alone:")
+    for key in (
+        "content",
+        "model",
+        "id",
+        "finish_reasons",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "message_param",
+    ):
+        echo(f"   {key:15} {getattr(state, key)!r}")
+    tools = [(t.name, t.args) for t in state.tool_calls]
+    echo(f"   {'tool_calls':15} {tools!r}")
+    same = state.model_dump(exclude={"cost_metadata"}) == recorded.state.model_dump(exclude={"cost_metadata"})
+    echo(f"   rebuilt state equals live state: {same}")
+    return state

@@ -1,0 +1,118 @@
+"""Folds stored events into a ``StreamState``: the one code path for live, replay and rebuild."""
+
+from __future__ import annotations
+
+from ..events import EventKind, StoredEvent, StreamFailed, StreamInterrupted, StreamStarted
+from ._cost import price
+from ._reducers import Reducer, reducer_for
+from ._state import StreamState, ToolCall
+
+__all__ = ["Projector", "project"]
+
+_MAX_PROBLEMS = 50
+_NS_PER_MS = 1_000_000
+
+
+class Projector:
+    """Apply events one at a time; ``state`` is always current.
+
+    Never raises on chunk content: a malformed or unknown chunk is counted in
+    ``malformed_chunks`` and described in ``problems``.
+    """
+
+    def __init__(self, stream_id: str | None = None) -> None:
+        self._state = StreamState(stream_id=stream_id)
+        self._reducer: Reducer | None = None
+        self._dirty = True
+
+    @property
+    def state(self) -> StreamState:
+        """The live state, with derived fields (message_param, cost) brought up to date."""
+        if self._dirty:
+            self._refresh()
+        return self._state
+
+    def apply(self, event: StoredEvent) -> list[ToolCall]:
+        """Fold one event; return the tool calls it completed."""
+        state = self._state
+        self._dirty = True
+        if state.stream_id is None:
+            state.stream_id = event.stream_id
+        kind = event.kind
+        if kind is EventKind.CHUNK:
+            return self._chunk(event)
+        if kind is EventKind.STARTED:
+            self._start(event)
+            return []
+        if kind is EventKind.TOOL_RESULT:
+            return []
+        # terminal events
+        state.end_time = event.recorded_at.timestamp() * 1000
+        state.duration_ns = event.t_ns
+        completed = self._reducer.end() if self._reducer else []
+        if kind is EventKind.COMPLETED:
+            state.status = "failed" if state.error else "completed"
+        elif kind is EventKind.FAILED:
+            failed = StreamFailed.model_validate_json(event.payload)
+            state.status = "failed"
+            state.error = {
+                "type": failed.error_type,
+                "message": failed.message,
+                "status_code": failed.status_code,
+            }
+        elif kind is EventKind.INTERRUPTED:
+            state.status = "interrupted"
+            state.error = {"type": "interrupted", "message": StreamInterrupted.model_validate_json(event.payload).reason}
+        return completed
+
+    def _start(self, event: StoredEvent) -> None:
+        started = StreamStarted.model_validate_json(event.payload)
+        state = self._state
+        state.api = started.api
+        state.provider = started.provider
+        state.requested_model = started.model
+        state.fingerprint = started.fingerprint
+        state.model = started.model
+        state.name = started.name
+        state.tags = list(started.tags)
+        state.metadata = {"name": started.name, "tags": list(started.tags)}
+        state.prompt_template = started.prompt_template
+        state.fn_args = dict(started.fn_args)
+        state.start_time = event.recorded_at.timestamp() * 1000
+        self._reducer = reducer_for(started.api)(state)
+        self._reducer.start(started)
+
+    def _chunk(self, event: StoredEvent) -> list[ToolCall]:
+        state = self._state
+        state.chunk_count += 1
+        if state.time_to_first_chunk_ns is None:
+            state.time_to_first_chunk_ns = event.t_ns
+        if self._reducer is None:
+            self._problem(event.seq, "chunk before stream.started")
+            return []
+        try:
+            return self._reducer.chunk(event.payload, event.event)
+        except Exception as exc:  # a bad chunk must never break a recording
+            self._problem(event.seq, f"{type(exc).__name__}: {exc}")
+            return []
+
+    def _problem(self, seq: int, text: str) -> None:
+        state = self._state
+        state.malformed_chunks += 1
+        if len(state.problems) < _MAX_PROBLEMS:
+            state.problems.append(f"seq {seq}: {text}")
+
+    def _refresh(self) -> None:
+        state = self._state
+        if self._reducer is not None:
+            state.message_param = type(self._reducer).message_param(state)
+        state.cost, state.cost_metadata = price(state) if state.api else (None, {})
+        self._dirty = False
+
+
+def project(events: list[StoredEvent] | tuple[StoredEvent, ...]) -> StreamState:
+    """The state after folding ``events`` (one stream's, in seq order)."""
+    projector = Projector()
+    for event in events:
+        projector.apply(event)
+    return projector.state

@@ -1,0 +1,185 @@
+"""One recording in progress: builds events, folds them live, hands them to the writer.
+
+Every way of recording (iterator wrappers, the httpx transport, the proxy)
+drives a ``Recording``; none of them builds events or touches the store itself.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..errors import RecorderError, StoreError, StoreWarning
+from ..events import (
+    EventKind,
+    StoredEvent,
+    StreamFailed,
+    StreamInterrupted,
+    StreamStarted,
+    ToolResult,
+    new_stream_id,
+    request_fingerprint,
+    utcnow,
+)
+from ..projection import Projector, StreamState, ToolCall, api_for_provider, reducer_for
+from ..store import Store, default_store, summary_row
+from ._redact import scrub
+from ._wire import to_wire
+
+__all__ = ["Recording"]
+
+
+class Recording:
+    """The events of one stream, from ``stream.started`` to its terminal event."""
+
+    def __init__(
+        self,
+        *,
+        api: str,
+        request: Mapping[str, Any] | None = None,
+        store: Store | None = None,
+        name: str | None = None,
+        tags: Iterable[str] = (),
+        strict: bool = False,
+        prompt_template: str | None = None,
+        fn_args: Mapping[str, Any] | None = None,
+    ) -> None:
+        if "." not in api:
+            api = api_for_provider(api)
+        reducer = reducer_for(api)  # fail fast on an api we cannot fold
+        self.api = api
+        self.stream_id = new_stream_id()
+        self.strict = strict
+        self.storage_error: BaseException | None = None
+        self.finished = False
+        self._reported = False
+        self._store = store if store is not None else default_store()
+        self._writer = self._store.writer
+        self._writer.listen(self.stream_id, self._on_storage_failure)
+        self._projector = Projector(self.stream_id)
+        self._seq = 0
+        self._t0 = time.monotonic_ns()
+        clean = scrub(dict(request or {}))
+        started = StreamStarted(
+            provider=reducer.provider,
+            api=api,
+            model=clean.get("model") if isinstance(clean.get("model"), str) else None,
+            request=clean,
+            prompt_template=prompt_template,
+            fn_args=scrub(dict(fn_args or {})),
+            name=name,
+            tags=list(tags),
+            fingerprint=request_fingerprint(api, clean),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
+        self._emit(EventKind.STARTED, started.model_dump_json(exclude_none=True))
+
+    # -- what the wrappers call ----------------------------------------------------------
+
+    @property
+    def state(self) -> StreamState:
+        """The live state, updated chunk by chunk."""
+        return self._projector.state
+
+    def chunk(self, chunk: Any) -> list[ToolCall]:
+        """Record one chunk as received; return tool calls it completed."""
+        self._check_strict()
+        wire = to_wire(chunk, self.api)
+        if wire is None:
+            return []
+        data, name = wire
+        return self._emit(EventKind.CHUNK, data, name)
+
+    def complete(self) -> list[ToolCall]:
+        """The stream ended normally."""
+        return self._finish(EventKind.COMPLETED, "{}")
+
+    def fail(self, error: BaseException, status_code: int | None = None) -> list[ToolCall]:
+        """The stream raised (or the provider answered with an error)."""
+        payload = StreamFailed(
+            error_type=type(error).__name__, message=str(error), status_code=status_code
+        )
+        return self._finish(EventKind.FAILED, payload.model_dump_json(exclude_none=True))
+
+    def interrupt(self, reason: str) -> list[ToolCall]:
+        """The stream stopped early without an error of its own."""
+        return self._finish(EventKind.INTERRUPTED, StreamInterrupted(reason=reason).model_dump_json())
+
+    def tool_results(self, outputs: list[dict[str, Any]]) -> None:
+        """Append tool outputs after the stream (for ``tool_message_params``)."""
+        self._emit(EventKind.TOOL_RESULT, ToolResult(outputs=outputs).model_dump_json())
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Wait until every event so far is committed; raise in strict mode if storing failed."""
+        try:
+            self._writer.flush(timeout)
+        except TimeoutError:
+            self._on_storage_failure(StoreError("the store did not commit within the timeout"))
+        self._check_strict()
+
+    async def aflush(self, timeout: float | None = 30.0) -> None:
+        """``flush`` without blocking the event loop."""
+        import asyncio
+
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(self._writer.flush_future()), timeout)
+        except TimeoutError:
+            self._on_storage_failure(StoreError("the store did not commit within the timeout"))
+        self._check_strict()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _finish(self, kind: EventKind, payload: str) -> list[ToolCall]:
+        if self.finished:
+            return []
+        self.finished = True
+        completed = self._emit(kind, payload, terminal=True)
+        if self.storage_error is None:
+            self._writer.forget(self.stream_id)
+        return completed
+
+    def _emit(
+        self, kind: EventKind, payload: str, name: str | None = None, *, terminal: bool = False
+    ) -> list[ToolCall]:
+        event = StoredEvent(
+            stream_id=self.stream_id,
+            seq=self._seq,
+            kind=kind,
+            t_ns=time.monotonic_ns() - self._t0,
+            recorded_at=utcnow(),
+            payload=payload,
+            event=name,
+        )
+        self._seq += 1
+        completed = self._projector.apply(event)
+        summary = summary_row(self._projector.state, event.seq) if terminal else None
+        try:
+            self._writer.submit(event, summary)
+        except StoreError as exc:  # only after the writer was closed at exit
+            self._on_storage_failure(exc)
+        return completed
+
+    def _on_storage_failure(self, error: BaseException) -> None:
+        # may run on the writer thread: only note it; the caller's thread reports it
+        if self.storage_error is None:
+            self.storage_error = error
+
+    def _check_strict(self) -> None:
+        if self.storage_error is None or self._reported:
+            return
+        if self.strict:
+            raise RecorderError(
+                f"recording {self.stream_id} could not be stored: {self.storage_error}"
+            ) from self.storage_error
+        self._reported = True
+        warnings.warn(
+            f"streamrec: recording {self.stream_id} could not be stored "
+            f"({self.storage_error}); the live stream continues",
+            StoreWarning,
+            stacklevel=4,
+        )

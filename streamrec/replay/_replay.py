@@ -1,0 +1,212 @@
+"""Deterministic re-emission of recorded chunks, instantly or on the recorded clock.
+
+Timing is scheduled against absolute deadlines from the replay's start
+(``t_ns / speed``), so per-chunk sleep error never accumulates. The plan
+(which chunks, when, in what shape) is one plain function; the sync and async
+iterators only sleep differently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Literal
+
+from ..errors import RecordedStreamError, ReplayError
+from ..events import EventKind, SSEEvent, StoredEvent, StreamFailed
+from ..projection import Projector, StreamState, ToolCall
+from ..store import Store, default_store
+from ._sdk import to_sdk
+
+__all__ = ["ChunkFormat", "ReplayStream", "replay", "replay_async", "replay_stream"]
+
+ChunkFormat = Literal["raw", "json", "sse", "sdk"]
+_FORMATS = ("raw", "json", "sse", "sdk")
+
+
+def _load(stream_id: str, store: Store | None) -> tuple[str, list[StoredEvent]]:
+    store = store if store is not None else default_store()
+    events = store.events(stream_id)
+    started = events[0].model() if events else None
+    api = getattr(started, "api", None)
+    if not api:
+        raise ReplayError(f"stream {stream_id} has no stream.started event")
+    return api, events
+
+
+def _shape(event: StoredEvent, api: str, fmt: str) -> tuple[bool, Any]:
+    """(emit?, value) for one chunk event in the requested format."""
+    if fmt == "raw":
+        return True, event.payload
+    if fmt == "sse":
+        return True, SSEEvent(event.payload, event.event)
+    try:
+        data = json.loads(event.payload)
+    except ValueError:
+        return False, None  # `[DONE]` and other non-JSON sentinels have no decoded form
+    if fmt == "json":
+        return True, data
+    return (True, to_sdk(api, data)) if isinstance(data, dict) else (False, None)
+
+
+def _check(fmt: str, speed: float) -> None:
+    if fmt not in _FORMATS:
+        raise ReplayError(f"unknown chunk format {fmt!r} (one of {', '.join(_FORMATS)})")
+    if speed < 0:
+        raise ReplayError("speed must be >= 0 (0 replays instantly)")
+
+
+def _failure(events: Sequence[StoredEvent]) -> RecordedStreamError | None:
+    last = events[-1] if events else None
+    if last is not None and last.kind is EventKind.FAILED:
+        failed = StreamFailed.model_validate_json(last.payload)
+        return RecordedStreamError(failed.error_type, failed.message, failed.status_code)
+    return None
+
+
+def _deadline(start_ns: int, event: StoredEvent, speed: float) -> float:
+    """Seconds from now until ``event`` is due (<= 0: due already)."""
+    due = start_ns + event.t_ns / speed
+    return (due - time.monotonic_ns()) / 1e9
+
+
+def replay(
+    stream_id: str,
+    *,
+    store: Store | None = None,
+    speed: float = 0.0,
+    format: ChunkFormat = "raw",
+    raise_errors: bool = True,
+) -> Iterator[Any]:
+    """Yield a recording's chunks in order: ``raw`` payload text (byte-identical), ``json``
+    dicts, ``sse`` SSEEvents or ``sdk`` objects.
+
+    ``speed=0`` is instant, ``1`` as recorded, ``N`` N times faster. A recording
+    that failed raises ``RecordedStreamError`` after its last chunk, as the
+    live stream raised after its last chunk.
+    """
+    _check(format, speed)
+    api, events = _load(stream_id, store)
+    start = time.monotonic_ns()
+    for event in events:
+        if event.kind is not EventKind.CHUNK:
+            continue
+        if speed:
+            wait = _deadline(start, event, speed)
+            if wait > 0:
+                time.sleep(wait)
+        emit, value = _shape(event, api, format)
+        if emit:
+            yield value
+    error = _failure(events)
+    if error is not None and raise_errors:
+        raise error
+
+
+async def replay_async(
+    stream_id: str,
+    *,
+    store: Store | None = None,
+    speed: float = 0.0,
+    format: ChunkFormat = "raw",
+    raise_errors: bool = True,
+) -> AsyncIterator[Any]:
+    """The async twin of ``replay``: same chunks, ``asyncio.sleep`` for timing."""
+    _check(format, speed)
+    api, events = _load(stream_id, store)
+    start = time.monotonic_ns()
+    for event in events:
+        if event.kind is not EventKind.CHUNK:
+            continue
+        if speed:
+            wait = _deadline(start, event, speed)
+            if wait > 0:
+                await asyncio.sleep(wait)
+        emit, value = _shape(event, api, format)
+        if emit:
+            yield value
+    error = _failure(events)
+    if error is not None and raise_errors:
+        raise error
+
+
+class ReplayStream:
+    """A replayed stream that behaves like Mirascope's ``BaseStream``.
+
+    Iterating yields ``(chunk, None)`` for every chunk and then ``(chunk, tool)``
+    for each tool call that chunk completed; attributes (``content``,
+    ``tool_calls``, ``input_tokens``, …) fill in as it goes, from the same
+    projection the recorder ran live.
+    """
+
+    def __init__(
+        self,
+        stream_id: str,
+        *,
+        store: Store | None = None,
+        speed: float = 0.0,
+        chunks: ChunkFormat = "json",
+    ) -> None:
+        _check(chunks, speed)
+        self.stream_id = stream_id
+        self._api, self._events = _load(stream_id, store)
+        self._speed = speed
+        self._chunks = chunks
+        self._projector = Projector(stream_id)
+        self._consumed = False
+
+    @property
+    def state(self) -> StreamState:
+        """What has been replayed so far, as state."""
+        return self._projector.state
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._projector.state, name)
+
+    def _steps(self) -> Iterator[tuple[float, Any, list[ToolCall], bool]]:
+        """(delay, chunk, completed tools, emit?) per event; folds as it goes."""
+        if self._consumed:
+            raise ReplayError("a replayed stream can be iterated only once")
+        self._consumed = True
+        start = time.monotonic_ns()
+        for event in self._events:
+            tools = self._projector.apply(event)
+            if event.kind is EventKind.CHUNK:
+                wait = _deadline(start, event, self._speed) if self._speed else 0.0
+                emit, value = _shape(event, self._api, self._chunks)
+                yield wait, value, tools, emit
+            elif tools:
+                yield 0.0, None, tools, False
+
+    def __iter__(self) -> Iterator[tuple[Any, ToolCall | None]]:
+        for wait, chunk, tools, emit in self._steps():
+            if wait > 0:
+                time.sleep(wait)
+            if emit:
+                yield chunk, None
+            for tool in tools:
+                yield chunk, tool
+
+    async def __aiter__(self) -> AsyncIterator[tuple[Any, ToolCall | None]]:
+        for wait, chunk, tools, emit in self._steps():
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if emit:
+                yield chunk, None
+            for tool in tools:
+                yield chunk, tool
+
+
+def replay_stream(
+    stream_id: str,
+    *,
+    store: Store | None = None,
+    speed: float = 0.0,
+    chunks: ChunkFormat = "json",
+) -> ReplayStream:
+    """A ``BaseStream``-like replay of ``stream_id`` (see ``ReplayStream``)."""
+    return ReplayStream(stream_id, store=store, speed=speed, chunks=chunks)

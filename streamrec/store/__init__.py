@@ -1,0 +1,23 @@
+"""The SQL store: tables, engines and URLs, appends and reads, the group-commit writer."""
+
+from ._engine import DEFAULT_PATH, ENV_VAR, resolve_url
+from ._portable import export_lines, import_lines
+from ._stats import GROUPS, stats
+from ._store import Store, default_store, project_events
+from ._summary import summary_row
+from ._writer import Writer
+
+__all__ = [
+    "DEFAULT_PATH",
+    "ENV_VAR",
+    "GROUPS",
+    "Store",
+    "Writer",
+    "default_store",
+    "export_lines",
+    "import_lines",
+    "project_events",
+    "resolve_url",
+    "stats",
+    "summary_row",
+]

@@ -1,0 +1,86 @@
+"""The tables: ``events`` (the log, append-only) and ``streams`` (the read model, rebuildable).
+
+One schema for SQLite and PostgreSQL; Alembic's versions must match it (a test checks).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import Column
+
+__all__ = ["events", "metadata", "streams"]
+
+# Autoincrement on SQLite needs INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+_Position = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s_%(column_1_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+events = Table(
+    "events",
+    metadata,
+    # global order of appends, for followers that tail the log
+    Column("position", _Position, primary_key=True, autoincrement=True),
+    Column("stream_id", String(36), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("t_ns", BigInteger, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("event", String(128), nullable=True),
+    Column("payload", Text, nullable=False),
+    UniqueConstraint("stream_id", "seq"),
+)
+
+streams = Table(
+    "streams",
+    metadata,
+    Column("stream_id", String(36), primary_key=True),
+    Column("name", String(255), nullable=True),
+    Column("tags", Text, nullable=False, default="[]"),
+    Column("provider", String(64), nullable=True),
+    Column("api", String(64), nullable=True),
+    Column("requested_model", String(255), nullable=True),
+    Column("model", String(255), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("ttft_ns", BigInteger, nullable=True),
+    Column("duration_ns", BigInteger, nullable=True),
+    Column("chunk_count", Integer, nullable=False, default=0),
+    Column("malformed_chunks", Integer, nullable=False, default=0),
+    Column("input_tokens", Integer, nullable=True),
+    Column("cached_tokens", Integer, nullable=True),
+    Column("cache_write_tokens", Integer, nullable=True),
+    Column("output_tokens", Integer, nullable=True),
+    Column("reasoning_tokens", Integer, nullable=True),
+    Column("usage_reported", Boolean, nullable=False, default=False),
+    # exact money: integer nano-dollars; NULL with cost_reason when unknown
+    Column("cost_nanousd", BigInteger, nullable=True),
+    Column("cost_reason", Text, nullable=True),
+    Column("prices_version", String(32), nullable=True),
+    Column("finish_reasons", Text, nullable=True),
+    Column("response_id", String(255), nullable=True),
+    Column("tool_call_count", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    Column("fingerprint", String(64), nullable=True),
+    Column("last_seq", Integer, nullable=False, default=-1),
+    Index("ix_streams_started_at", "started_at"),
+    Index("ix_streams_status", "status"),
+    Index("ix_streams_fingerprint", "fingerprint"),
+)

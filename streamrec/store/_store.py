@@ -1,0 +1,467 @@
+"""The store: opens (and on first use creates) a database, appends events, reads them back.
+
+Every driver error is wrapped in a ``StoreError`` that says what was being done,
+so the CLI can print one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, inspect, select, text, update
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from .. import migrations
+from ..errors import NotAStreamrecDatabase, StoreError, UnknownStream
+from ..events import EventKind, StoredEvent, StreamInterrupted, utcnow
+from ..projection import Projector, StreamState
+from ._engine import make_engine, resolve_url
+from ._schema import events, streams
+from ._summary import summary_row
+
+__all__ = ["Store", "default_store"]
+
+
+class Store:
+    """A streamrec database (SQLite file or PostgreSQL), brought to head on first use.
+
+    ``Store(url)`` resolves the URL like the CLI does (argument, ``$STREAMREC_DB``,
+    ``.streamrec/streamrec.db``). ``create=False`` refuses to initialise a blank
+    database (the CLI's read commands use it, so a typo does not create files);
+    ``migrate=True`` upgrades an older schema (otherwise an older schema is an
+    error that says to run ``streamrec db upgrade``).
+    """
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        migrate: bool = False,
+    ) -> None:
+        self.url = resolve_url(url)
+        self.engine: Engine = make_engine(self.url)
+        self._writer_engine: Engine | None = None
+        self._writer: Any = None
+        self._lock = threading.Lock()
+        self._open(create, migrate)
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # -- opening and schema ------------------------------------------------------------
+
+    def _open(self, create: bool, migrate: bool) -> None:
+        head = migrations.head_revision()
+        with self._errors("open the database"):
+            current = migrations.current_revision(self.engine)
+            tables = set(inspect(self.engine).get_table_names())
+        if current is None:
+            if tables - {"alembic_version"}:
+                raise NotAStreamrecDatabase(
+                    f"{self.display_url} holds tables ({', '.join(sorted(tables))}) "
+                    "but is not a streamrec database"
+                )
+            if not create:
+                raise NotAStreamrecDatabase(f"{self.display_url} is not a streamrec database yet")
+            self.upgrade()
+        elif current != head:
+            known = {s.revision for s in _script().walk_revisions()}
+            if current not in known:
+                raise NotAStreamrecDatabase(
+                    f"{self.display_url} is at schema revision {current!r}, newer than this "
+                    f"streamrec knows ({head}); upgrade streamrec"
+                )
+            if migrate:
+                self.upgrade()
+                return
+            raise NotAStreamrecDatabase(
+                f"{self.display_url} is at schema revision {current}, head is {head}: "
+                "run `streamrec db upgrade`"
+            )
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with Alembic."""
+        with self._errors("upgrade the schema"):
+            migrations.upgrade(self.engine, revision)
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at."""
+        with self._errors("read the schema revision"):
+            return migrations.current_revision(self.engine)
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except StoreError:
+            raise
+        except (DBAPIError, OperationalError) as exc:
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            if "not a database" in reason or "malformed" in reason:
+                raise NotAStreamrecDatabase(
+                    f"{self.display_url} is not a readable database: {reason}"
+                ) from exc
+            raise StoreError(f"could not {doing} at {self.display_url}: {reason}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not {doing} at {self.display_url}: {exc}") from exc
+
+    # -- writing -----------------------------------------------------------------------
+
+    @property
+    def writer(self) -> Any:
+        """The group-commit writer every recording into this store shares (started lazily)."""
+        with self._lock:
+            if self._writer is None:
+                from ._writer import Writer
+
+                self._writer = Writer(self)
+            return self._writer
+
+    def append(
+        self, batch: Sequence[StoredEvent], summaries: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """Append events and upsert read-model rows in one transaction.
+
+        A ``stream.started`` event creates its ``streams`` row; chunk events move
+        ``chunk_count``/``last_seq`` forward; ``summaries`` (full rows, from the
+        projection) replace what the row holds.
+        """
+        if self._writer_engine is None:
+            self._writer_engine = make_engine(self.url, writer=True)
+        rows = [
+            {
+                "stream_id": e.stream_id,
+                "seq": e.seq,
+                "kind": e.kind.value,
+                "t_ns": e.t_ns,
+                "recorded_at": e.recorded_at,
+                "event": e.event,
+                "payload": e.payload,
+            }
+            for e in batch
+        ]
+        progress: dict[str, list[int]] = {}
+        for e in batch:
+            seen = progress.setdefault(e.stream_id, [0, -1])
+            seen[0] += e.kind is EventKind.CHUNK
+            seen[1] = max(seen[1], e.seq)
+        starts = [e for e in batch if e.kind is EventKind.STARTED]
+        with self._errors("append events"), self._writer_engine.begin() as conn:
+            for started in starts:
+                conn.execute(insert(streams), [_started_row(started)])
+            if rows:
+                conn.execute(insert(events), rows)
+            for stream_id, (chunks, last) in progress.items():
+                conn.execute(
+                    update(streams)
+                    .where(streams.c.stream_id == stream_id)
+                    .values(
+                        chunk_count=streams.c.chunk_count + chunks,
+                        last_seq=func.max(streams.c.last_seq, last)
+                        if conn.dialect.name == "sqlite"
+                        else func.greatest(streams.c.last_seq, last),
+                    )
+                )
+            for row in summaries:
+                conn.execute(
+                    update(streams).where(streams.c.stream_id == row["stream_id"]).values(**row)
+                )
+
+    def mark_failed(self, stream_id: str, reason: str) -> None:
+        """Mark a stream failed in the read model (used when its events could not be stored)."""
+        with self._errors("mark a stream failed"), self.engine.begin() as conn:
+            conn.execute(
+                update(streams)
+                .where(streams.c.stream_id == stream_id)
+                .values(status="failed", error=json.dumps({"type": "StoreError", "message": reason}))
+            )
+
+    def close(self) -> None:
+        """Flush and stop the writer, and release connections."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.engine.dispose()
+        if self._writer_engine is not None:
+            self._writer_engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading -----------------------------------------------------------------------
+
+    def resolve(self, stream_id: str) -> str:
+        """The full id for ``stream_id`` or a unique prefix of one (as git takes short hashes)."""
+        with self._errors("look up a stream"), self.engine.connect() as conn:
+            exact = conn.execute(
+                select(streams.c.stream_id).where(streams.c.stream_id == stream_id)
+            ).scalar()
+            if exact:
+                return str(exact)
+            if len(stream_id) >= 4:
+                found = conn.execute(
+                    select(streams.c.stream_id)
+                    .where(streams.c.stream_id.startswith(stream_id, autoescape=True))
+                    .limit(2)
+                ).scalars().all()
+                if len(found) == 1:
+                    return str(found[0])
+                if len(found) > 1:
+                    raise StoreError(f"stream id prefix {stream_id!r} is ambiguous")
+        raise UnknownStream(stream_id)
+
+    def events(self, stream_id: str) -> list[StoredEvent]:
+        """A stream's events in seq order; ``UnknownStream`` if it has none."""
+        stream_id = self.resolve(stream_id)
+        with self._errors("read events"), self.engine.connect() as conn:
+            rows = conn.execute(
+                select(events).where(events.c.stream_id == stream_id).order_by(events.c.seq)
+            ).all()
+        return [_stored(row) for row in rows]
+
+    def iter_events(self, after: int = 0, batch: int = 1000) -> Iterator[StoredEvent]:
+        """Every event after global ``position``, in append order (for exports and followers)."""
+        while True:
+            with self._errors("read events"), self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(events)
+                    .where(events.c.position > after)
+                    .order_by(events.c.position)
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _stored(row)
+            after = rows[-1].position
+
+    def state(self, stream_id: str) -> StreamState:
+        """The stream's state rebuilt from its events alone."""
+        return project_events(self.events(stream_id))
+
+    def stream(self, stream_id: str) -> dict[str, Any]:
+        """The read-model row of one stream."""
+        stream_id = self.resolve(stream_id)
+        with self._errors("read a stream"), self.engine.connect() as conn:
+            row = conn.execute(select(streams).where(streams.c.stream_id == stream_id)).one()
+        return dict(row._mapping)
+
+    def streams(
+        self,
+        *,
+        limit: int | None = None,
+        status: str | None = None,
+        model: str | None = None,
+        name: str | None = None,
+        tag: str | None = None,
+        fingerprint: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Read-model rows, newest first, optionally filtered."""
+        query = select(streams).order_by(streams.c.stream_id.desc())
+        if status:
+            query = query.where(streams.c.status == status)
+        if model:
+            query = query.where((streams.c.model == model) | (streams.c.requested_model == model))
+        if name:
+            query = query.where(streams.c.name == name)
+        if fingerprint:
+            query = query.where(streams.c.fingerprint == fingerprint)
+        if tag:
+            query = query.where(streams.c.tags.contains(json.dumps(tag), autoescape=True))
+        if limit:
+            query = query.limit(limit)
+        with self._errors("list streams"), self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query).all()]
+
+    def stream_ids(self) -> list[str]:
+        """Every stream id, oldest first."""
+        with self._errors("list streams"), self.engine.connect() as conn:
+            ids = conn.execute(select(events.c.stream_id).distinct()).scalars().all()
+        return sorted(str(i) for i in ids)
+
+    # -- maintenance ---------------------------------------------------------------------
+
+    def rebuild(self, stream_ids: Sequence[str] | None = None) -> int:
+        """Recompute read-model rows from events alone; returns how many streams."""
+        ids = list(stream_ids) if stream_ids is not None else self.stream_ids()
+        for stream_id in ids:
+            stored = self.events(stream_id)
+            row = summary_row(project_events(stored), stored[-1].seq)
+            with self._errors("rebuild the read model"), self.engine.begin() as conn:
+                exists = conn.execute(
+                    select(streams.c.stream_id).where(streams.c.stream_id == stream_id)
+                ).scalar()
+                if exists:
+                    conn.execute(update(streams).where(streams.c.stream_id == stream_id).values(**row))
+                else:
+                    conn.execute(insert(streams), [row])
+        return len(ids)
+
+    def verify(self, stream_ids: Sequence[str] | None = None) -> list[str]:
+        """Problems found: seq gaps, missing starts, read-model rows that differ from a rebuild."""
+        problems: list[str] = []
+        ids = list(stream_ids) if stream_ids is not None else self.stream_ids()
+        for stream_id in ids:
+            stored = self.events(stream_id)
+            seqs = [e.seq for e in stored]
+            if seqs != list(range(len(seqs))):
+                problems.append(f"{stream_id}: seq is not gapless from 0")
+            if not stored or stored[0].kind is not EventKind.STARTED:
+                problems.append(f"{stream_id}: does not begin with stream.started")
+            expected = summary_row(project_events(stored), stored[-1].seq if stored else -1)
+            actual = self.stream(stream_id)
+            for key, value in expected.items():
+                if not _same(actual.get(key), value):
+                    problems.append(
+                        f"{stream_id}: streams.{key} is {actual.get(key)!r}, events say {value!r}"
+                    )
+        return problems
+
+    def recover(self, *, older_than_s: float = 600.0) -> list[str]:
+        """Mark streams left ``recording`` by a dead process as interrupted; return their ids.
+
+        A recorder on this host whose pid is gone is dead; elsewhere, a stream
+        with no new event for ``older_than_s`` seconds is taken as dead.
+        """
+        from ._writer import append_interrupted
+
+        recovered = []
+        now = utcnow()
+        for row in self.streams(status="recording"):
+            stored = self.events(row["stream_id"])
+            started = stored[0].model() if stored else None
+            last = stored[-1] if stored else None
+            host = getattr(started, "host", None)
+            pid = getattr(started, "pid", None)
+            if host == socket.gethostname() and pid is not None:
+                dead = not _pid_alive(pid)
+            else:
+                age = (now - _aware(last.recorded_at)).total_seconds() if last else older_than_s
+                dead = age >= older_than_s
+            if dead and last is not None:
+                append_interrupted(self, stored, StreamInterrupted(reason="recorder process died"))
+                recovered.append(row["stream_id"])
+        return recovered
+
+    def sql(self, query: str, *, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a read-only query; returns (column names, rows).
+
+        Read-only is enforced by the database (SQLite ``query_only``, a
+        PostgreSQL read-only transaction), not by parsing the text.
+        """
+        with self._errors("run the query"), self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA query_only = ON")
+            else:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            try:
+                result = conn.execute(text(query))
+                columns = list(result.keys()) if result.returns_rows else []
+                rows = [tuple(r) for r in (result.fetchmany(limit) if limit else result.fetchall())] if result.returns_rows else []
+            finally:
+                conn.rollback()
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("PRAGMA query_only = OFF")
+        return columns, rows
+
+
+def project_events(stored: Sequence[StoredEvent]) -> StreamState:
+    """Fold a stream's stored events into its state."""
+    projector = Projector()
+    for event in stored:
+        projector.apply(event)
+    return projector.state
+
+
+def _started_row(started: StoredEvent) -> dict[str, Any]:
+    payload = started.model()
+    return {
+        "stream_id": started.stream_id,
+        "name": getattr(payload, "name", None),
+        "tags": json.dumps(getattr(payload, "tags", [])),
+        "provider": getattr(payload, "provider", None),
+        "api": getattr(payload, "api", None),
+        "requested_model": getattr(payload, "model", None),
+        "model": getattr(payload, "model", None),
+        "status": "recording",
+        "started_at": started.recorded_at,
+        "chunk_count": 0,
+        "malformed_chunks": 0,
+        "usage_reported": False,
+        "tool_call_count": 0,
+        "fingerprint": getattr(payload, "fingerprint", None),
+        "last_seq": -1,
+    }
+
+
+def _stored(row: Any) -> StoredEvent:
+    return StoredEvent(
+        stream_id=row.stream_id,
+        seq=row.seq,
+        kind=EventKind(row.kind),
+        t_ns=row.t_ns,
+        recorded_at=_aware(row.recorded_at),
+        payload=row.payload,
+        event=row.event,
+        position=row.position,
+    )
+
+
+def _aware(when: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything we store is UTC
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        return _aware(a) == _aware(b)
+    return bool(a == b)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _script() -> Any:
+    from alembic.script import ScriptDirectory
+
+    from ..migrations._api import _config
+
+    return ScriptDirectory.from_config(_config())
+
+
+_DEFAULT: Store | None = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_store() -> Store:
+    """The process-wide store for ``record(store=None)``: ``$STREAMREC_DB`` or the embedded file."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        url = resolve_url(None)
+        if _DEFAULT is None or _DEFAULT.url != url:
+            _DEFAULT = Store(url)
+        return _DEFAULT
+
