@@ -114,15 +114,19 @@ class Recording:
         """Append tool outputs after the stream (for ``tool_message_params``)."""
         self._emit(EventKind.TOOL_RESULT, ToolResult(outputs=outputs).model_dump_json())
 
-    def flush(self, timeout: float | None = 30.0) -> None:
-        """Wait until every event so far is committed; raise in strict mode if storing failed."""
+    def flush(self, timeout: float | None = 30.0, *, check: bool = True) -> None:
+        """Wait until every event so far is committed; with ``check``, report a storage failure
+        (raise in strict mode, else warn once)."""
         try:
             self._writer.flush(timeout)
         except TimeoutError:
             self._on_storage_failure(StoreError("the store did not commit within the timeout"))
-        self._check_strict()
+        if self.finished:
+            self._writer.forget(self.stream_id)
+        if check:
+            self._check_strict()
 
-    async def aflush(self, timeout: float | None = 30.0) -> None:
+    async def aflush(self, timeout: float | None = 30.0, *, check: bool = True) -> None:
         """``flush`` without blocking the event loop."""
         import asyncio
 
@@ -130,7 +134,10 @@ class Recording:
             await asyncio.wait_for(asyncio.wrap_future(self._writer.flush_future()), timeout)
         except TimeoutError:
             self._on_storage_failure(StoreError("the store did not commit within the timeout"))
-        self._check_strict()
+        if self.finished:
+            self._writer.forget(self.stream_id)
+        if check:
+            self._check_strict()
 
     # -- internals -----------------------------------------------------------------------
 
@@ -138,10 +145,7 @@ class Recording:
         if self.finished:
             return []
         self.finished = True
-        completed = self._emit(kind, payload, terminal=True)
-        if self.storage_error is None:
-            self._writer.forget(self.stream_id)
-        return completed
+        return self._emit(kind, payload, terminal=True)
 
     def _emit(
         self, kind: EventKind, payload: str, name: str | None = None, *, terminal: bool = False

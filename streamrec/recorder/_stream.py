@@ -72,9 +72,13 @@ class RecordedStream(Generic[T]):
         except GeneratorExit:
             rec.interrupt(_EARLY)
             _close(source)
+            if source is not self._source:
+                _close(self._source)
+            rec.flush(check=False)
             raise
         except BaseException as exc:
             _end_with_error(rec, exc)
+            rec.flush(check=False)
             raise
         rec.complete()
         rec.flush()
@@ -88,9 +92,12 @@ class RecordedStream(Generic[T]):
         except GeneratorExit:
             rec.interrupt(_EARLY)
             await _aclose(source)
+            if source is not self._source:
+                await _aclose(self._source)
             raise
         except BaseException as exc:
             _end_with_error(rec, exc)
+            await rec.aflush(check=False)
             raise
         rec.complete()
         await rec.aflush()

@@ -181,13 +181,29 @@ class Store:
                 )
 
     def mark_failed(self, stream_id: str, reason: str) -> None:
-        """Mark a stream failed in the read model (used when its events could not be stored)."""
+        """Mark a stream failed in the read model (its events could not be stored)."""
+        error = json.dumps({"type": "StoreError", "message": reason})
         with self._errors("mark a stream failed"), self.engine.begin() as conn:
-            conn.execute(
-                update(streams)
-                .where(streams.c.stream_id == stream_id)
-                .values(status="failed", error=json.dumps({"type": "StoreError", "message": reason}))
+            updated = conn.execute(
+                update(streams).where(streams.c.stream_id == stream_id).values(status="failed", error=error)
             )
+            if updated.rowcount == 0:
+                conn.execute(
+                    insert(streams),
+                    [
+                        {
+                            "stream_id": stream_id,
+                            "tags": "[]",
+                            "status": "failed",
+                            "error": error,
+                            "chunk_count": 0,
+                            "malformed_chunks": 0,
+                            "usage_reported": False,
+                            "tool_call_count": 0,
+                            "last_seq": -1,
+                        }
+                    ],
+                )
 
     def close(self) -> None:
         """Flush and stop the writer, and release connections."""
@@ -260,7 +276,7 @@ class Store:
         stream_id = self.resolve(stream_id)
         with self._errors("read a stream"), self.engine.connect() as conn:
             row = conn.execute(select(streams).where(streams.c.stream_id == stream_id)).one()
-        return dict(row._mapping)
+        return _row(row)
 
     def streams(
         self,
@@ -287,7 +303,7 @@ class Store:
         if limit:
             query = query.limit(limit)
         with self._errors("list streams"), self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query).all()]
+            return [_row(r) for r in conn.execute(query).all()]
 
     def stream_ids(self) -> list[str]:
         """Every stream id, oldest first."""
@@ -421,6 +437,14 @@ def _stored(row: Any) -> StoredEvent:
         event=row.event,
         position=row.position,
     )
+
+
+def _row(row: Any) -> dict[str, Any]:
+    out = dict(row._mapping)
+    for key in ("started_at", "ended_at"):
+        if out.get(key) is not None:
+            out[key] = _aware(out[key])
+    return out
 
 
 def _aware(when: datetime) -> datetime:

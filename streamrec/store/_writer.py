@@ -11,9 +11,11 @@ failed, and the live stream goes on.
 from __future__ import annotations
 
 import atexit
+import inspect
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -71,8 +73,15 @@ class Writer:
         self._queue.put(_Item(event, summary))
 
     def listen(self, stream_id: str, listener: FailureListener) -> None:
-        """Call ``listener(exc)`` if events of ``stream_id`` cannot be stored."""
-        self._listeners[stream_id] = listener
+        """Call ``listener(exc)`` if events of ``stream_id`` cannot be stored.
+
+        A bound method is held weakly, so a recording dropped without a flush is not kept alive.
+        """
+        if inspect.ismethod(listener):
+            method = weakref.WeakMethod(listener)
+            self._listeners[stream_id] = lambda exc: (m := method()) and m(exc)
+        else:
+            self._listeners[stream_id] = listener
 
     def forget(self, stream_id: str) -> None:
         """Stop reporting failures for a finished stream."""

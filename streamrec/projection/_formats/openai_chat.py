@@ -48,8 +48,11 @@ class OpenAIChatReducer(Reducer):
             state.model = chunk["model"]
         if chunk.get("system_fingerprint"):
             state.provider_data["system_fingerprint"] = chunk["system_fingerprint"]
+        choices = chunk.get("choices")
+        if choices is not None and not isinstance(choices, list):
+            raise ValueError(f"choices is {type(choices).__name__}, not a list")
         completed: list[ToolCall] = []
-        for choice in chunk.get("choices") or ():
+        for choice in choices or ():
             if isinstance(choice, dict):
                 completed += self._choice(choice)
         usage = chunk.get("usage")
