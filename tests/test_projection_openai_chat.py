@@ -21,7 +21,8 @@ def fold(chunks: list[str], request: dict | None = None, end: EventKind | None =
     for i, c in enumerate(chunks, 1):
         completed.append([t.name for t in p.apply(StoredEvent("s1", i, EventKind.CHUNK, i * 1000, _T, c))])
     if end is not None:
-        completed.append([t.name for t in p.apply(StoredEvent("s1", len(chunks) + 1, end, 99_000, _T, "{}"))])
+        payload = '{"reason": "consumer stopped"}' if end is EventKind.INTERRUPTED else "{}"
+        completed.append([t.name for t in p.apply(StoredEvent("s1", len(chunks) + 1, end, 99_000, _T, payload))])
     return p.state, completed
 
 
