@@ -55,6 +55,9 @@ def price(state: StreamState) -> tuple[Decimal | None, dict[str, Any]]:
     except LookupError as exc:
         meta["reason"] = f"no price for model {model!r}: {exc}"
         return None, meta
+    except ValueError as exc:  # genai-prices refuses inconsistent usage (cached > input, …)
+        meta["reason"] = f"usage cannot be priced: {exc}"
+        return None, meta
     total = Decimal(calc.total_price)
     meta.update(
         {
