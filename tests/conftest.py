@@ -47,3 +47,6 @@ def store(sqlite_url: str) -> Iterator[Store]:
 def _isolated_default_store(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing a test does may write into the developer's own .streamrec/."""
     monkeypatch.setenv("STREAMREC_DB", f"sqlite:///{os.path.join(tmp_path, 'default.db')}")
+
+
+from tests.upstream import upstream, upstream_session  # noqa: E402,F401  (fixtures)
