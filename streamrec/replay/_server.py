@@ -1,0 +1,104 @@
+"""An HTTP server that answers provider requests from recordings, so unmodified programs run offline.
+
+It speaks the endpoints the recording proxy records (see ``streamrec.providers``):
+a streamed recording is re-sent event by event, framed as the provider frames
+it, instantly or on the recorded clock; a recorded HTTP error is returned with
+its status and body; a recording whose connection dropped drops again. A
+request with no recording gets a 404 in the provider's error shape naming the
+request and the closest recordings: never a silent live call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..errors import NoMatchingRecording
+from ..events import EventKind, StoredEvent, StreamFailed
+from ..projection import project
+from ..providers import endpoint_for, frame_sse, request_body
+from ..store import Store
+from ._match import Matcher
+
+__all__ = ["replay_app"]
+
+
+class _Dropped(Exception):
+    """Raised inside a streaming body to make the server abort the connection, as recorded."""
+
+
+def replay_app(store: Store, *, speed: float = 0.0, matcher: Matcher | None = None) -> Any:
+    """An ASGI app serving ``store``'s recordings; ``speed`` as in ``streamrec.replay``."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
+
+    match = matcher or Matcher(store)
+
+    async def handle(request: Request) -> Response:
+        endpoint = endpoint_for(request.method, request.url.path)
+        if endpoint is None:
+            return JSONResponse(
+                {"error": {"type": "streamrec_not_served", "message": f"streamrec replays provider endpoints, not {request.method} {request.url.path}"}},
+                status_code=404,
+            )
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return JSONResponse({"error": {"type": "invalid_request_error", "message": "request body is not JSON"}}, status_code=400)
+        asked = request_body(endpoint, body)
+        try:
+            stream_id = await asyncio.to_thread(
+                match.find, endpoint.api, asked, describe=f"POST {request.url.path}"
+            )
+        except NoMatchingRecording as exc:
+            return JSONResponse(
+                {"error": {"type": "streamrec_no_recording", "code": "no_recording", "message": str(exc)}},
+                status_code=404,
+            )
+        events = await asyncio.to_thread(store.events, stream_id)
+        chunks = [e for e in events if e.kind is EventKind.CHUNK]
+        last = events[-1]
+        headers = {"x-streamrec-stream-id": stream_id}
+        failed = StreamFailed.model_validate_json(last.payload) if last.kind is EventKind.FAILED else None
+        if failed is not None and failed.status_code and failed.status_code >= 400:
+            body_text = chunks[0].payload if chunks else json.dumps({"error": {"message": failed.message}})
+            return Response(body_text, status_code=failed.status_code, media_type="application/json", headers=headers)
+        streaming = endpoint.streaming if endpoint.streaming is not None else bool(asked.get("stream"))
+        if not streaming:
+            if len(chunks) == 1 and _recorded_whole(events[0]):
+                return Response(chunks[0].payload, media_type="application/json", headers=headers)
+            call = project(events).construct_call_response()
+            return JSONResponse(call.response, headers=headers)
+        frames = [frame_sse(endpoint.api, c.payload, c.event) for c in chunks]
+        if endpoint.api == "openai.chat.completions" and last.kind is EventKind.COMPLETED and not any(
+            c.payload.strip() == "[DONE]" for c in chunks
+        ):
+            frames.append(frame_sse(endpoint.api, "[DONE]", None))  # recorded from SDK objects, which hide it
+        times = [c.t_ns for c in chunks] + [chunks[-1].t_ns if chunks else 0] * (len(frames) - len(chunks))
+
+        async def body_iter() -> AsyncIterator[bytes]:
+            start = time.monotonic_ns()
+            for frame, t_ns in zip(frames, times):
+                if speed:
+                    wait = (start + t_ns / speed - time.monotonic_ns()) / 1e9
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                yield frame
+            if failed is not None:
+                raise _Dropped(f"recorded stream {stream_id} failed: {failed.error_type}")
+
+        return StreamingResponse(body_iter(), media_type="text/event-stream", headers=headers)
+
+    return Starlette(routes=[Route("/{path:path}", handle, methods=["GET", "POST", "PUT", "DELETE"])])
+
+
+def _recorded_whole(started: StoredEvent) -> bool:
+    """Was this recording a non-streaming call (its one chunk the whole response body)?"""
+    payload = started.model()
+    request = getattr(payload, "request", {})
+    return not request.get("stream", False)
