@@ -6,6 +6,7 @@ drives a ``Recording``; none of them builds events or touches the store itself.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import socket
 import time
@@ -119,7 +120,7 @@ class Recording:
         (raise in strict mode, else warn once)."""
         try:
             self._writer.flush(timeout)
-        except TimeoutError:
+        except concurrent.futures.TimeoutError:  # not the builtin before Python 3.11
             self._on_storage_failure(StoreError("the store did not commit within the timeout"))
         if self.finished:
             self._writer.forget(self.stream_id)
@@ -132,7 +133,7 @@ class Recording:
 
         try:
             await asyncio.wait_for(asyncio.wrap_future(self._writer.flush_future()), timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the builtin before Python 3.11
             self._on_storage_failure(StoreError("the store did not commit within the timeout"))
         if self.finished:
             self._writer.forget(self.stream_id)
