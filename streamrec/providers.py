@@ -34,7 +34,7 @@ DEFAULT_UPSTREAMS: dict[str, str] = {
     "google": "https://generativelanguage.googleapis.com",
 }
 
-_GOOGLE = re.compile(r"^/(?:v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):(?P<method>streamGenerateContent|generateContent)$")
+_GOOGLE = re.compile(r"/(?:v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):(?P<method>streamGenerateContent|generateContent)$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,3 +50,5 @@ def _isolated_default_store(tmp_path: os.PathLike[str], monkeypatch: pytest.Monk
 
 
 from tests.upstream import upstream, upstream_session  # noqa: E402,F401  (fixtures)
+
+pytest_plugins = ["pytester"]

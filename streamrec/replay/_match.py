@@ -29,19 +29,35 @@ class Matcher:
         self.store = store
         self._served: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
+        self.misses: list[str] = []
+        """The error messages of requests that found no recording, in order."""
+        self.served: list[str] = []
+        """The stream ids served, in order."""
+
+    def has(self, api: str, request: dict[str, Any]) -> bool:
+        """Is there a recording for ``request``? (Does not advance the sequence.)"""
+        return bool(self._candidates(api, request)[1])
+
+    def _candidates(self, api: str, request: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+        fingerprint = request_fingerprint(api, scrub(request))
+        rows = [r for r in self.store.streams(fingerprint=fingerprint) if r["status"] in _REPLAYABLE]
+        return fingerprint, rows
 
     def find(self, api: str, request: dict[str, Any], *, describe: str = "") -> str:
         """The stream id to replay for ``request``; ``NoMatchingRecording`` if none."""
-        clean = scrub(request)
-        fingerprint = request_fingerprint(api, clean)
-        rows = [r for r in self.store.streams(fingerprint=fingerprint) if r["status"] in _REPLAYABLE]
+        fingerprint, rows = self._candidates(api, request)
         if not rows:
-            raise NoMatchingRecording(self._explain(api, clean, fingerprint, describe))
+            error = NoMatchingRecording(self._explain(api, scrub(request), fingerprint, describe))
+            with self._lock:
+                self.misses.append(str(error))
+            raise error
         rows.sort(key=lambda r: r["stream_id"])  # oldest first
         with self._lock:
             n = self._served[fingerprint]
             self._served[fingerprint] = n + 1
-        return str(rows[min(n, len(rows) - 1)]["stream_id"])
+            chosen = str(rows[min(n, len(rows) - 1)]["stream_id"])
+            self.served.append(chosen)
+        return chosen
 
     def _explain(self, api: str, request: dict[str, Any], fingerprint: str, describe: str) -> str:
         model = request.get("model")

@@ -30,8 +30,14 @@ class _Dropped(Exception):
     """Raised inside a streaming body to make the server abort the connection, as recorded."""
 
 
-def replay_app(store: Store, *, speed: float = 0.0, matcher: Matcher | None = None) -> Any:
-    """An ASGI app serving ``store``'s recordings; ``speed`` as in ``streamrec.replay``."""
+def replay_app(
+    store: Store, *, speed: float = 0.0, matcher: Matcher | None = None, fallback: Any = None
+) -> Any:
+    """An ASGI app serving ``store``'s recordings; ``speed`` as in ``streamrec.replay``.
+
+    With ``fallback`` (another ASGI app, e.g. the recording proxy), a request
+    that has no recording goes there instead of getting a 404: "auto" mode.
+    """
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -94,7 +100,37 @@ def replay_app(store: Store, *, speed: float = 0.0, matcher: Matcher | None = No
 
         return StreamingResponse(body_iter(), media_type="text/event-stream", headers=headers)
 
-    return Starlette(routes=[Route("/{path:path}", handle, methods=["GET", "POST", "PUT", "DELETE"])])
+    inner = Starlette(routes=[Route("/{path:path}", handle, methods=["GET", "POST", "PUT", "DELETE"])])
+    if fallback is None:
+        return inner
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await inner(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+
+        async def again() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        endpoint = endpoint_for(scope["method"], scope["path"])
+        target = fallback
+        if endpoint is not None:
+            try:
+                asked = request_body(endpoint, json.loads(body or b"{}"))
+            except ValueError:
+                asked = None
+            if asked is not None and await asyncio.to_thread(match.has, endpoint.api, asked):
+                target = inner
+        await target(scope, again, send)
+
+    return app
 
 
 def _recorded_whole(started: StoredEvent) -> bool:

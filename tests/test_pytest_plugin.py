@@ -1,0 +1,48 @@
+"""The pytest plugin as users meet it: an inner pytest run whose application code calls the
+openai SDK with no base URL of its own, served from recordings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openai
+import pytest
+
+from streamrec import Store, record
+from tests.upstream import Upstream, echo_text
+
+REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "plugin test"}], "stream": True}
+
+APP_TEST = '''
+import openai
+
+def ask(prompt):
+    client = openai.OpenAI(api_key="sk-not-used", max_retries=0)  # base URL from the environment
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}], stream=True)
+    return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+def test_recorded(streamrec):
+    assert ask("plugin test") == EXPECTED
+    assert len(streamrec.served) == 1
+
+def test_not_recorded(streamrec):
+    try:
+        ask("something else")
+    except openai.NotFoundError:
+        pass
+'''
+
+
+@pytest.fixture
+def recorded_db(upstream: Upstream, tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path}/recordings.db"
+    with Store(url) as store, openai.OpenAI(base_url=upstream.openai_base_url, api_key="sk", max_retries=0) as client:
+        list(record(client.chat.completions.create(**REQUEST), api="openai.chat.completions", request=REQUEST, store=store))
+    return url
+
+
+def test_replay_mode_serves_recordings_and_fails_tests_with_unrecorded_requests(pytester: pytest.Pytester, recorded_db: str) -> None:
+    pytester.makepyfile(test_app=APP_TEST.replace("EXPECTED", repr(echo_text("openai.chat.completions", REQUEST))))
+    result = pytester.runpytest_subprocess("--streamrec-db", recorded_db, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*no recording matches POST /v1/chat/completions*streamrec record*"])
