@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streamrec import SSEEvent, Store, record, replay
 from streamrec.projection import project
-from tests.chunks import chunk, usage_body  # noqa: E402
+from tests.chunks import chunk, usage_body
 
 
 def chunks(n: int) -> list[SSEEvent]:
@@ -73,7 +73,9 @@ def main() -> None:
         live_times.append(live["t"])
     live_t = min(live_times)
     per_chunk_us = live_t / len(data) * 1e6
-    print(f"live path     {per_chunk_us:8.2f} µs/chunk recorded   vs {floor_iter / len(data) * 1e6:8.3f} µs/chunk bare generator   ratio {live_t / floor_iter:8.1f}x")
+    print(
+        f"live path     {per_chunk_us:8.2f} µs/chunk recorded   vs {floor_iter / len(data) * 1e6:8.3f} µs/chunk bare generator   ratio {live_t / floor_iter:8.1f}x"
+    )
 
     def write_through_writer() -> None:
         stream = record(data, api="openai.chat.completions", store=store)
@@ -84,28 +86,49 @@ def main() -> None:
     raw_db = tmp / "raw.db"
     conn = sqlite3.connect(raw_db)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE events (position INTEGER PRIMARY KEY, stream_id TEXT, seq INT, kind TEXT, t_ns INT, recorded_at TEXT, event TEXT, payload TEXT, UNIQUE(stream_id, seq))")
+    conn.execute(
+        "CREATE TABLE events (position INTEGER PRIMARY KEY, stream_id TEXT, seq INT, kind TEXT, t_ns INT, recorded_at TEXT, event TEXT, payload TEXT, UNIQUE(stream_id, seq))"
+    )
 
     counter = iter(range(10**9))
 
     def raw_write() -> None:
         sid = f"s{next(counter)}"
         with conn:
-            conn.executemany("INSERT INTO events (stream_id, seq, kind, t_ns, recorded_at, event, payload) VALUES (?,?,?,?,?,?,?)",
-                             [(sid, i, "chunk", i, "2026-01-01", None, c.data) for i, c in enumerate(data)])
+            conn.executemany(
+                "INSERT INTO events (stream_id, seq, kind, t_ns, recorded_at, event, payload) VALUES (?,?,?,?,?,?,?)",
+                [(sid, i, "chunk", i, "2026-01-01", None, c.data) for i, c in enumerate(data)],
+            )
 
     raw_t = best(raw_write, 3)
-    print(f"write         {len(data) / write_t:10.0f} chunks/s (record+commit) vs {len(data) / raw_t:10.0f} chunks/s raw sqlite3     ratio {write_t / raw_t:8.1f}x")
+    print(
+        f"write         {len(data) / write_t:10.0f} chunks/s (record+commit) vs {len(data) / raw_t:10.0f} chunks/s raw sqlite3     ratio {write_t / raw_t:8.1f}x"
+    )
 
     sid = live["id"]
     replay_t = best(lambda: list(replay(sid, store=store)))
-    raw_read_t = best(lambda: [r[0] for r in conn.execute("SELECT payload FROM events WHERE stream_id = 's0' ORDER BY seq")])
-    print(f"replay        {len(data) / replay_t:10.0f} chunks/s                 vs {len(data) / raw_read_t:10.0f} chunks/s raw sqlite3     ratio {replay_t / raw_read_t:8.1f}x")
+    raw_read_t = best(
+        lambda: [
+            r[0]
+            for r in conn.execute("SELECT payload FROM events WHERE stream_id = 's0' ORDER BY seq")
+        ]
+    )
+    print(
+        f"replay        {len(data) / replay_t:10.0f} chunks/s                 vs {len(data) / raw_read_t:10.0f} chunks/s raw sqlite3     ratio {replay_t / raw_read_t:8.1f}x"
+    )
 
     events = store.events(sid)
     fold_t = best(lambda: project(events))
-    parse_t = best(lambda: [json.loads(e.payload) for e in events if e.payload != "[DONE]" and e.kind.value == "chunk"])
-    print(f"rebuild       {len(data) / fold_t:10.0f} chunks/s projected         vs {len(data) / parse_t:10.0f} chunks/s json.loads      ratio {fold_t / parse_t:8.1f}x")
+    parse_t = best(
+        lambda: [
+            json.loads(e.payload)
+            for e in events
+            if e.payload != "[DONE]" and e.kind.value == "chunk"
+        ]
+    )
+    print(
+        f"rebuild       {len(data) / fold_t:10.0f} chunks/s projected         vs {len(data) / parse_t:10.0f} chunks/s json.loads      ratio {fold_t / parse_t:8.1f}x"
+    )
     store.close()
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "APIS",
+    "TERMINAL_KINDS",
     "Api",
     "ChunkPayload",
     "EventKind",
@@ -26,7 +27,6 @@ __all__ = [
     "StreamFailed",
     "StreamInterrupted",
     "StreamStarted",
-    "TERMINAL_KINDS",
     "ToolResult",
     "dumps",
     "new_stream_id",
@@ -177,7 +177,9 @@ def dumps(value: Any) -> str:
 
 
 # request keys that do not change what the model is asked (transport and bookkeeping)
-_UNMATCHED_KEYS = frozenset({"stream", "stream_options", "metadata", "user", "store", "service_tier"})
+_UNMATCHED_KEYS = frozenset(
+    {"stream", "stream_options", "metadata", "user", "store", "service_tier"}
+)
 
 
 def request_fingerprint(api: str, request: dict[str, Any]) -> str:

@@ -34,7 +34,9 @@ DEFAULT_UPSTREAMS: dict[str, str] = {
     "google": "https://generativelanguage.googleapis.com",
 }
 
-_GOOGLE = re.compile(r"/(?:v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):(?P<method>streamGenerateContent|generateContent)$")
+_GOOGLE = re.compile(
+    r"/(?:v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):(?P<method>streamGenerateContent|generateContent)$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,4 +86,3 @@ def frame_sse(api: str, data: str, event: str | None) -> bytes:
     if api == "google.generate_content":
         text = text.replace("\n", "\r\n")
     return text.encode()
-

@@ -55,7 +55,9 @@ def usage_body(prompt: int, completion: int, cached: int = 0, reasoning: int = 0
     }
 
 
-def tool_delta(index: int, *, id: str | None = None, name: str | None = None, args: str | None = None) -> dict[str, Any]:
+def tool_delta(
+    index: int, *, id: str | None = None, name: str | None = None, args: str | None = None
+) -> dict[str, Any]:
     """One entry of ``delta.tool_calls``."""
     call: dict[str, Any] = {"index": index}
     if id is not None:

@@ -42,7 +42,9 @@ class StoreContract:
         assert [e.seq for e in events] == list(range(len(events)))
         assert events[0].kind is EventKind.STARTED
         assert events[-1].kind is EventKind.COMPLETED
-        assert [e.payload for e in events if e.kind is EventKind.CHUNK] == text_stream(["Hel", "lo"])
+        assert [e.payload for e in events if e.kind is EventKind.CHUNK] == text_stream(
+            ["Hel", "lo"]
+        )
         assert all(isinstance(e.recorded_at, datetime) and e.recorded_at.tzinfo for e in events)
         assert [e.t_ns for e in events] == sorted(e.t_ns for e in events)
         positions = [e.position for e in events]
@@ -102,7 +104,9 @@ class StoreContract:
     def test_verify_finds_a_tampered_read_model(self, store: Store) -> None:
         sid = _record(store, ["a"])
         with store.engine.begin() as conn:
-            conn.exec_driver_sql(f"UPDATE streams SET output_tokens = 999 WHERE stream_id = '{sid}'")
+            conn.exec_driver_sql(
+                f"UPDATE streams SET output_tokens = 999 WHERE stream_id = '{sid}'"
+            )
         assert any("output_tokens" in p for p in store.verify())
         store.rebuild([sid])
         assert store.verify() == []

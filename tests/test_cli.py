@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from streamrec import SSEEvent, Store, record
 from streamrec.cli import _commands, main
 
-from .chunks import REQUEST, text_stream, tool_delta, chunk
+from .chunks import REQUEST, chunk, text_stream, tool_delta
 
 
 def run(*args: str, input: str | None = None) -> Result:
@@ -29,8 +29,17 @@ def db(tmp_path: Path) -> str:
 def recorded(db: str) -> str:
     with Store(db) as store:
         raw = text_stream(["Hel", "lo"])
-        raw.insert(-2, chunk({"tool_calls": [tool_delta(0, id="call_1", name="f", args='{"a": 1}')]}))
-        stream = record([SSEEvent(c) for c in raw], api="openai.chat.completions", request=REQUEST, store=store, name="greet", tags=["t1"])
+        raw.insert(
+            -2, chunk({"tool_calls": [tool_delta(0, id="call_1", name="f", args='{"a": 1}')]})
+        )
+        stream = record(
+            [SSEEvent(c) for c in raw],
+            api="openai.chat.completions",
+            request=REQUEST,
+            store=store,
+            name="greet",
+            tags=["t1"],
+        )
         list(stream)
         return stream.stream_id
 
@@ -66,10 +75,30 @@ def test_show_json_has_basestream_attributes_at_top_level(db: str, recorded: str
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     for key in (
-        "content", "model", "id", "finish_reasons", "input_tokens", "cached_tokens", "output_tokens",
-        "start_time", "end_time", "provider", "messages", "call_params", "call_kwargs", "prompt_template",
-        "fn_args", "dynamic_config", "user_message_param", "message_param", "cost_metadata", "cost",
-        "stream_id", "status", "chunk_count", "tool_calls",
+        "content",
+        "model",
+        "id",
+        "finish_reasons",
+        "input_tokens",
+        "cached_tokens",
+        "output_tokens",
+        "start_time",
+        "end_time",
+        "provider",
+        "messages",
+        "call_params",
+        "call_kwargs",
+        "prompt_template",
+        "fn_args",
+        "dynamic_config",
+        "user_message_param",
+        "message_param",
+        "cost_metadata",
+        "cost",
+        "stream_id",
+        "status",
+        "chunk_count",
+        "tool_calls",
     ):
         assert key in data, key
     assert data["content"] == "Hello"
@@ -149,7 +178,12 @@ def test_db_upgrade_and_current(db: str) -> None:
     assert result.exit_code == 0
     assert "is at revision 0001" in result.stdout
     result = run("--db", db, "db", "current", "--json")
-    assert json.loads(result.stdout) | {"url": None} == {"url": None, "revision": "0001", "head": "0001", "up_to_date": True}
+    assert json.loads(result.stdout) | {"url": None} == {
+        "url": None,
+        "revision": "0001",
+        "head": "0001",
+        "up_to_date": True,
+    }
 
 
 def test_sql_and_read_only(db: str, recorded: str) -> None:
@@ -165,7 +199,11 @@ def test_stats(db: str, recorded: str) -> None:
     result = run("--db", db, "stats", "--json")
     assert result.exit_code == 0
     [row] = json.loads(result.stdout)
-    assert row["group"] == "gpt-4o-mini-2024-07-18" and row["streams"] == 1 and row["output_tokens"] == 2
+    assert (
+        row["group"] == "gpt-4o-mini-2024-07-18"
+        and row["streams"] == 1
+        and row["output_tokens"] == 2
+    )
     assert run("--db", db, "stats", "--by", "provider").exit_code == 0
 
 
@@ -176,7 +214,10 @@ def test_export_import_rebuild_verify(db: str, recorded: str, tmp_path: Path) ->
     result = run("--db", other, "import", "--json", input=exported.stdout)
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {"imported": [recorded], "skipped": []}
-    assert run("--db", other, "replay", recorded, "--format", "raw").stdout == run("--db", db, "replay", recorded, "--format", "raw").stdout
+    assert (
+        run("--db", other, "replay", recorded, "--format", "raw").stdout
+        == run("--db", db, "replay", recorded, "--format", "raw").stdout
+    )
     assert json.loads(run("--db", other, "rebuild", "--json").stdout) == {"rebuilt": 1}
     assert json.loads(run("--db", other, "verify", "--json").stdout) == {"ok": True, "problems": []}
     bad = run("--db", other, "import", input='{"not": "an event"}\n')
@@ -209,7 +250,13 @@ def test_a_crashed_recorder_keeps_what_was_committed_and_recover_marks_it(db: st
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", _DYING_RECORDER, db], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", _DYING_RECORDER, db],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
     sid = done.stdout.strip()
     with Store(db) as store:
         assert store.stream(sid)["status"] == "recording"
@@ -231,4 +278,6 @@ def test_every_command_has_help_and_a_place_in_the_readme() -> None:
         result = run(*name.split(), "--help")
         assert result.exit_code == 0, name
         if not isinstance(command, click.Group):
-            assert re.search(rf"streamrec {re.escape(name)}\b", readme), f"README does not mention `streamrec {name}`"
+            assert re.search(rf"streamrec {re.escape(name)}\b", readme), (
+                f"README does not mention `streamrec {name}`"
+            )

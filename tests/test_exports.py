@@ -7,7 +7,16 @@ import inspect
 
 import pytest
 
-PARTS = ["streamrec", "streamrec.events", "streamrec.errors", "streamrec.store", "streamrec.projection", "streamrec.recorder", "streamrec.replay", "streamrec.migrations"]
+PARTS = [
+    "streamrec",
+    "streamrec.events",
+    "streamrec.errors",
+    "streamrec.store",
+    "streamrec.projection",
+    "streamrec.recorder",
+    "streamrec.replay",
+    "streamrec.migrations",
+]
 
 
 @pytest.mark.parametrize("name", PARTS)
@@ -25,5 +34,13 @@ def test_all_is_sorted_and_resolves(name: str) -> None:
 def test_the_interface_the_issues_name() -> None:
     import streamrec
 
-    for name in ("record", "replay", "SSEEvent", "Store", "StreamState", "replay_async", "replay_stream"):
+    for name in (
+        "record",
+        "replay",
+        "SSEEvent",
+        "Store",
+        "StreamState",
+        "replay_async",
+        "replay_stream",
+    ):
         assert name in streamrec.__all__

@@ -63,7 +63,9 @@ def test_async_sdk_stream(upstream: Upstream, store: Store) -> None:
     request = _request("async please")
 
     async def main() -> tuple[list[Any], Any]:
-        async with openai.AsyncOpenAI(base_url=upstream.openai_base_url, api_key="sk-test", max_retries=0) as client:
+        async with openai.AsyncOpenAI(
+            base_url=upstream.openai_base_url, api_key="sk-test", max_retries=0
+        ) as client:
             sdk_stream = await client.chat.completions.create(**request)
             stream = record(sdk_stream, api=API, request=request, store=store)
             chunks = [c async for c in stream]
@@ -79,35 +81,45 @@ def test_async_sdk_stream(upstream: Upstream, store: Store) -> None:
 def test_parallel_tool_calls_through_the_sdk(upstream: Upstream, store: Store) -> None:
     request = _request("weather and time?")
     with _client(upstream) as client:
-        sdk_stream = client.chat.completions.create(**request, extra_headers={SCENARIO_HEADER: "openai_chat.tools"})
+        sdk_stream = client.chat.completions.create(
+            **request, extra_headers={SCENARIO_HEADER: "openai_chat.tools"}
+        )
         stream = record(sdk_stream, api=API, request=request, store=store)
         list(stream)
     state = store.state(stream.stream_id)
     assert [(t.name, t.args) for t in state.tool_calls] == [(n, a) for n, a in TOOL_CALLS]
     assert all(t.complete and t.id and t.id.startswith("call_") for t in state.tool_calls)
     assert state.finish_reasons == ["tool_calls"]
-    assert [c["function"]["name"] for c in state.message_param["tool_calls"]] == [n for n, _ in TOOL_CALLS]
+    assert [c["function"]["name"] for c in state.message_param["tool_calls"]] == [
+        n for n, _ in TOOL_CALLS
+    ]
 
 
 def test_tool_call_arriving_whole(upstream: Upstream, store: Store) -> None:
     request = _request()
     with _client(upstream) as client:
-        sdk_stream = client.chat.completions.create(**request, extra_headers={SCENARIO_HEADER: "openai_chat.tool_whole"})
+        sdk_stream = client.chat.completions.create(
+            **request, extra_headers={SCENARIO_HEADER: "openai_chat.tool_whole"}
+        )
         stream = record(sdk_stream, api=API, request=request, store=store)
         list(stream)
     assert [(t.name, t.args) for t in stream.state.tool_calls] == [TOOL_CALLS[0]]
 
 
-def test_replay_stream_yields_chunk_tool_pairs_and_fills_attributes(upstream: Upstream, store: Store) -> None:
+def test_replay_stream_yields_chunk_tool_pairs_and_fills_attributes(
+    upstream: Upstream, store: Store
+) -> None:
     request = _request()
     with _client(upstream) as client:
-        sdk_stream = client.chat.completions.create(**request, extra_headers={SCENARIO_HEADER: "openai_chat.tools"})
+        sdk_stream = client.chat.completions.create(
+            **request, extra_headers={SCENARIO_HEADER: "openai_chat.tools"}
+        )
         recorded = record(sdk_stream, api=API, request=request, store=store)
         list(recorded)
     replayed = replay_stream(recorded.stream_id, store=store, chunks="sdk")
     tools = []
     seen_chunks = 0
-    for chunk, tool in replayed:
+    for _chunk, tool in replayed:
         if tool is None:
             seen_chunks += 1
             assert replayed.chunk_count == seen_chunks
@@ -119,10 +131,14 @@ def test_replay_stream_yields_chunk_tool_pairs_and_fills_attributes(upstream: Up
     assert replayed.construct_call_response().tools[0].name == TOOL_CALLS[0][0]
 
 
-def test_a_dropped_connection_is_recorded_as_failed_with_what_arrived(upstream: Upstream, store: Store) -> None:
+def test_a_dropped_connection_is_recorded_as_failed_with_what_arrived(
+    upstream: Upstream, store: Store
+) -> None:
     request = _request("drop me")
     with _client(upstream) as client:
-        sdk_stream = client.chat.completions.create(**request, extra_headers={SCENARIO_HEADER: "openai_chat.drop"})
+        sdk_stream = client.chat.completions.create(
+            **request, extra_headers={SCENARIO_HEADER: "openai_chat.drop"}
+        )
         stream = record(sdk_stream, api=API, request=request, store=store)
         got = []
         with pytest.raises(openai.APIConnectionError):
@@ -150,7 +166,9 @@ def _wire_events(up: Upstream, request: dict[str, Any]) -> list[SSEEvent]:
     return out
 
 
-def test_wire_text_replays_byte_for_byte_instantly_and_on_the_clock(upstream: Upstream, store: Store) -> None:
+def test_wire_text_replays_byte_for_byte_instantly_and_on_the_clock(
+    upstream: Upstream, store: Store
+) -> None:
     request = _request("bytes please")
     events = _wire_events(upstream, request)
     assert events[-1].data == "[DONE]"

@@ -12,17 +12,28 @@ from .chunks import REQUEST, chunk, text_stream, tool_delta, usage_body
 _T = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
-def fold(chunks: list[str], request: dict | None = None, end: EventKind | None = EventKind.COMPLETED) -> tuple[StreamState, list[list[str]]]:
+def fold(
+    chunks: list[str], request: dict | None = None, end: EventKind | None = EventKind.COMPLETED
+) -> tuple[StreamState, list[list[str]]]:
     """Project ``chunks`` as one stream; also return the tool names completed by each event."""
     p = Projector("s1")
-    started = StreamStarted(provider="openai", api="openai.chat.completions", model="gpt-4o-mini", request=request or REQUEST)
+    started = StreamStarted(
+        provider="openai",
+        api="openai.chat.completions",
+        model="gpt-4o-mini",
+        request=request or REQUEST,
+    )
     p.apply(StoredEvent("s1", 0, EventKind.STARTED, 0, _T, started.model_dump_json()))
     completed = []
     for i, c in enumerate(chunks, 1):
-        completed.append([t.name for t in p.apply(StoredEvent("s1", i, EventKind.CHUNK, i * 1000, _T, c))])
+        completed.append(
+            [t.name for t in p.apply(StoredEvent("s1", i, EventKind.CHUNK, i * 1000, _T, c))]
+        )
     if end is not None:
         payload = '{"reason": "consumer stopped"}' if end is EventKind.INTERRUPTED else "{}"
-        completed.append([t.name for t in p.apply(StoredEvent("s1", len(chunks) + 1, end, 99_000, _T, payload))])
+        completed.append(
+            [t.name for t in p.apply(StoredEvent("s1", len(chunks) + 1, end, 99_000, _T, payload))]
+        )
     return p.state, completed
 
 
@@ -69,14 +80,20 @@ def test_parallel_tool_calls_complete_when_the_next_starts_and_at_finish() -> No
 
 
 def test_a_tool_call_followed_directly_by_done_is_still_a_tool_call() -> None:
-    chunks = [chunk({"tool_calls": [tool_delta(0, id="call_x", name="f", args='{"a": 1}')]}), "[DONE]"]
+    chunks = [
+        chunk({"tool_calls": [tool_delta(0, id="call_x", name="f", args='{"a": 1}')]}),
+        "[DONE]",
+    ]
     state, completed = fold(chunks, end=None)
     assert completed == [[], ["f"]]
     assert state.tool_calls[0].complete and state.tool_calls[0].args == {"a": 1}
 
 
 def test_tool_results_and_tool_message_params() -> None:
-    chunks = [chunk({"tool_calls": [tool_delta(0, id="call_x", name="f", args="{}")]}), chunk({}, "tool_calls")]
+    chunks = [
+        chunk({"tool_calls": [tool_delta(0, id="call_x", name="f", args="{}")]}),
+        chunk({}, "tool_calls"),
+    ]
     state, _ = fold(chunks)
     assert state.tool_message_params([(state.tool_calls[0], {"temp": 21})]) == [
         {"role": "tool", "content": '{"temp":21}', "tool_call_id": "call_x", "name": "f"}
@@ -92,7 +109,9 @@ def test_construct_call_response_is_the_non_streaming_body() -> None:
         "id": "chatcmpl-test123",
         "object": "chat.completion",
         "model": "gpt-4o-mini-2024-07-18",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}
+        ],
         "usage": {
             "prompt_tokens": 12,
             "completion_tokens": 1,
@@ -114,7 +133,10 @@ def test_no_usage_means_unknown_cost_not_zero() -> None:
 def test_cost_is_exact_and_prices_cached_tokens_at_the_cache_rate() -> None:
     from decimal import Decimal
 
-    chunks = [chunk({"content": "x"}, "stop"), chunk(choices=[], usage=usage_body(1000, 100, cached=400))]
+    chunks = [
+        chunk({"content": "x"}, "stop"),
+        chunk(choices=[], usage=usage_body(1000, 100, cached=400)),
+    ]
     state, _ = fold(chunks)
     # gpt-4o-mini: input $0.15/MTok, cached input $0.075/MTok, output $0.60/MTok
     assert state.cost == Decimal("0.00009") + Decimal("0.00003") + Decimal("0.00006")
@@ -123,22 +145,33 @@ def test_cost_is_exact_and_prices_cached_tokens_at_the_cache_rate() -> None:
 
 
 def test_malformed_and_error_chunks_never_raise() -> None:
-    state, _ = fold([chunk({"content": "a"}), "{oops", "[1, 2]", '{"choices": "nope"}', chunk({"content": "b"})])
+    state, _ = fold(
+        [chunk({"content": "a"}), "{oops", "[1, 2]", '{"choices": "nope"}', chunk({"content": "b"})]
+    )
     assert state.content == "ab"
     assert state.malformed_chunks == 3
     assert len(state.problems) == 3
 
 
 def test_usage_null_on_every_chunk_and_usage_repeated_cumulatively() -> None:
-    plain = chunk({"content": "a"}).replace('"system_fingerprint"', '"usage":null,"system_fingerprint"')
-    chunks = [plain, chunk({"content": "b"}, usage=usage_body(5, 1)), chunk({}, "stop", usage=usage_body(5, 2))]
+    plain = chunk({"content": "a"}).replace(
+        '"system_fingerprint"', '"usage":null,"system_fingerprint"'
+    )
+    chunks = [
+        plain,
+        chunk({"content": "b"}, usage=usage_body(5, 1)),
+        chunk({}, "stop", usage=usage_body(5, 2)),
+    ]
     state, _ = fold(chunks)
     assert (state.input_tokens, state.output_tokens) == (5, 2)
     assert state.finish_reasons == ["stop"]
 
 
 def test_groq_usage_is_read() -> None:
-    body = chunk({}, "stop").replace('"system_fingerprint"', '"x_groq":{"id":"req_1","usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}},"system_fingerprint"')
+    body = chunk({}, "stop").replace(
+        '"system_fingerprint"',
+        '"x_groq":{"id":"req_1","usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}},"system_fingerprint"',
+    )
     state, _ = fold([chunk({"content": "a"}), body])
     assert (state.input_tokens, state.output_tokens) == (7, 3)
 

@@ -20,14 +20,18 @@ from streamrec.projection import Projector
 from .chunks import chunk, tool_delta, usage_body
 
 _T = datetime(2026, 1, 1, tzinfo=timezone.utc)
-_settings = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_settings = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 small_int = st.integers(min_value=0, max_value=3)
 json_scalar = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
 
 text_chunk = st.builds(lambda t: chunk({"content": t}), st.text(max_size=20))
 tool_chunk = st.builds(
-    lambda i, ident, name, args: chunk({"tool_calls": [tool_delta(i, id=ident, name=name, args=args)]}),
+    lambda i, ident, name, args: chunk(
+        {"tool_calls": [tool_delta(i, id=ident, name=name, args=args)]}
+    ),
     small_int,
     st.none() | st.sampled_from(["call_a", "call_b", "call_c"]),
     st.none() | st.sampled_from(["f", "g", ""]),
@@ -39,13 +43,28 @@ usage_chunk = st.builds(
     st.integers(0, 10_000),
     st.integers(0, 100),
 )
-finish_chunk = st.builds(lambda r: chunk({}, r), st.sampled_from(["stop", "length", "tool_calls", "content_filter"]))
+finish_chunk = st.builds(
+    lambda r: chunk({}, r), st.sampled_from(["stop", "length", "tool_calls", "content_filter"])
+)
 empty_chunk = st.just(chunk(choices=[]))
 garbage = (
     st.text(max_size=30)
     | st.just("[DONE]")
-    | st.builds(json.dumps, st.recursive(json_scalar, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=8))
-    | st.builds(lambda d: json.dumps({"choices": d}), st.lists(st.dictionaries(st.sampled_from(["index", "delta", "finish_reason"]), json_scalar), max_size=2))
+    | st.builds(
+        json.dumps,
+        st.recursive(
+            json_scalar,
+            lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+            max_leaves=8,
+        ),
+    )
+    | st.builds(
+        lambda d: json.dumps({"choices": d}),
+        st.lists(
+            st.dictionaries(st.sampled_from(["index", "delta", "finish_reason"]), json_scalar),
+            max_size=2,
+        ),
+    )
 )
 any_chunk = text_chunk | tool_chunk | usage_chunk | finish_chunk | empty_chunk | garbage
 
@@ -95,11 +114,22 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     s.close()
 
 
-sse_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+sse_text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
+)
 
 
 @_settings
-@given(st.lists(st.builds(SSEEvent, sse_text | any_chunk, st.none() | st.sampled_from(["message_start", "ping", "x"])), max_size=20))
+@given(
+    st.lists(
+        st.builds(
+            SSEEvent,
+            sse_text | any_chunk,
+            st.none() | st.sampled_from(["message_start", "ping", "x"]),
+        ),
+        max_size=20,
+    )
+)
 def test_replay_equals_record(shared_store: Store, events: list[SSEEvent]) -> None:
     stream = record(events, api="openai.chat.completions", store=shared_store)
     assert list(stream) == events
@@ -110,7 +140,9 @@ def test_replay_equals_record(shared_store: Store, events: list[SSEEvent]) -> No
 @_settings
 @given(st.lists(any_chunk, max_size=20), st.booleans())
 def test_rebuild_equals_live(shared_store: Store, chunks: list[str], stop_early: bool) -> None:
-    stream = record([SSEEvent(c) for c in chunks], api="openai.chat.completions", store=shared_store)
+    stream = record(
+        [SSEEvent(c) for c in chunks], api="openai.chat.completions", store=shared_store
+    )
     if stop_early and chunks:
         for _ in stream:
             break

@@ -11,9 +11,13 @@ import pytest
 from streamrec import Store, record
 from tests.upstream import Upstream, echo_text
 
-REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "plugin test"}], "stream": True}
+REQUEST = {
+    "model": "gpt-4o-mini",
+    "messages": [{"role": "user", "content": "plugin test"}],
+    "stream": True,
+}
 
-APP_TEST = '''
+APP_TEST = """
 import openai
 
 def ask(prompt):
@@ -30,19 +34,35 @@ def test_not_recorded(streamrec):
         ask("something else")
     except openai.NotFoundError:
         pass
-'''
+"""
 
 
 @pytest.fixture
 def recorded_db(upstream: Upstream, tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path}/recordings.db"
-    with Store(url) as store, openai.OpenAI(base_url=upstream.openai_base_url, api_key="sk", max_retries=0) as client:
-        list(record(client.chat.completions.create(**REQUEST), api="openai.chat.completions", request=REQUEST, store=store))
+    with (
+        Store(url) as store,
+        openai.OpenAI(base_url=upstream.openai_base_url, api_key="sk", max_retries=0) as client,
+    ):
+        list(
+            record(
+                client.chat.completions.create(**REQUEST),
+                api="openai.chat.completions",
+                request=REQUEST,
+                store=store,
+            )
+        )
     return url
 
 
-def test_replay_mode_serves_recordings_and_fails_tests_with_unrecorded_requests(pytester: pytest.Pytester, recorded_db: str) -> None:
-    pytester.makepyfile(test_app=APP_TEST.replace("EXPECTED", repr(echo_text("openai.chat.completions", REQUEST))))
+def test_replay_mode_serves_recordings_and_fails_tests_with_unrecorded_requests(
+    pytester: pytest.Pytester, recorded_db: str
+) -> None:
+    pytester.makepyfile(
+        test_app=APP_TEST.replace("EXPECTED", repr(echo_text("openai.chat.completions", REQUEST)))
+    )
     result = pytester.runpytest_subprocess("--streamrec-db", recorded_db, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*no recording matches POST /v1/chat/completions*streamrec record*"])
+    result.stdout.fnmatch_lines(
+        ["*no recording matches POST /v1/chat/completions*streamrec record*"]
+    )

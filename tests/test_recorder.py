@@ -22,7 +22,7 @@ def test_yields_the_very_same_objects_and_stores_each_chunk(store: Store) -> Non
     source = [json.loads(c) for c in text_stream(["Hel", "lo"], done=False)]
     stream = record(source, api="openai.chat.completions", request=REQUEST, store=store)
     out = list(stream)
-    assert len(out) == len(source) and all(a is b for a, b in zip(out, source))
+    assert len(out) == len(source) and all(a is b for a, b in zip(out, source, strict=True))
     kinds = [e.kind for e in store.events(stream.stream_id)]
     assert kinds == [EventKind.STARTED] + [EventKind.CHUNK] * len(source) + [EventKind.COMPLETED]
     assert [json.loads(p) for p in replay(stream.stream_id, store=store)] == source
@@ -47,14 +47,20 @@ def test_started_event_has_the_request_without_secrets(store: Store) -> None:
         "api_key": "sk-secret",
         "extra_headers": {"Authorization": "Bearer sk-secret", "X-Trace": "t1"},
     }
-    stream = record(text_stream(["a"]), api="openai", request=request, store=store, name="n", tags=["x"])
+    stream = record(
+        text_stream(["a"]), api="openai", request=request, store=store, name="n", tags=["x"]
+    )
     list(stream)
     started = store.events(stream.stream_id)[0]
     assert "sk-secret" not in started.payload
     body = json.loads(started.payload)
     assert body["request"]["extra_headers"] == {"X-Trace": "t1"}
     assert body["request"]["messages"] == REQUEST["messages"]
-    assert (body["api"], body["provider"], body["model"]) == ("openai.chat.completions", "openai", "gpt-4o-mini")
+    assert (body["api"], body["provider"], body["model"]) == (
+        "openai.chat.completions",
+        "openai",
+        "gpt-4o-mini",
+    )
     assert (body["name"], body["tags"]) == ("n", ["x"])
 
 
@@ -73,7 +79,9 @@ def _failing(chunks: list[str], error: Exception) -> Iterator[str]:
     raise error
 
 
-def test_a_raising_source_is_recorded_as_failed_and_the_same_exception_reaches_the_caller(store: Store) -> None:
+def test_a_raising_source_is_recorded_as_failed_and_the_same_exception_reaches_the_caller(
+    store: Store,
+) -> None:
     boom = ConnectionError("peer closed connection")
     stream = record(_failing(text_stream(["a", "b"])[:2], boom), api="openai", store=store)
     seen = []
@@ -84,7 +92,11 @@ def test_a_raising_source_is_recorded_as_failed_and_the_same_exception_reaches_t
     assert len(seen) == 2
     state = store.state(stream.stream_id)
     assert state.status == "failed"
-    assert state.error == {"type": "ConnectionError", "message": "peer closed connection", "status_code": None}
+    assert state.error == {
+        "type": "ConnectionError",
+        "message": "peer closed connection",
+        "status_code": None,
+    }
     assert state.content == "a"
     assert store.stream(stream.stream_id)["status"] == "failed"
 
@@ -116,7 +128,10 @@ def test_garbage_collected_unconsumed_stream_is_interrupted(store: Store) -> Non
     gc.collect()
     store.writer.flush()
     assert store.state(sid).status == "interrupted"
-    assert store.state(sid).error == {"type": "interrupted", "message": "the stream was never consumed"}
+    assert store.state(sid).error == {
+        "type": "interrupted",
+        "message": "the stream was never consumed",
+    }
 
 
 def test_live_state_is_updated_chunk_by_chunk(store: Store) -> None:
@@ -200,7 +215,9 @@ def test_strict_turns_a_storage_failure_into_an_error(tmp_path: Path) -> None:
     broken.close()
 
 
-def test_default_store_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_store_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path}/env.db"
     monkeypatch.setenv("STREAMREC_DB", url)
     stream = record(text_stream(["a"]), api="openai")

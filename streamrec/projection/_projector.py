@@ -62,7 +62,10 @@ class Projector:
             }
         elif kind is EventKind.INTERRUPTED:
             state.status = "interrupted"
-            state.error = {"type": "interrupted", "message": StreamInterrupted.model_validate_json(event.payload).reason}
+            state.error = {
+                "type": "interrupted",
+                "message": StreamInterrupted.model_validate_json(event.payload).reason,
+            }
         return completed
 
     def _start(self, event: StoredEvent) -> None:

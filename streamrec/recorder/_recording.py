@@ -109,7 +109,9 @@ class Recording:
 
     def interrupt(self, reason: str) -> list[ToolCall]:
         """The stream stopped early without an error of its own."""
-        return self._finish(EventKind.INTERRUPTED, StreamInterrupted(reason=reason).model_dump_json())
+        return self._finish(
+            EventKind.INTERRUPTED, StreamInterrupted(reason=reason).model_dump_json()
+        )
 
     def tool_results(self, outputs: list[dict[str, Any]]) -> None:
         """Append tool outputs after the stream (for ``tool_message_params``)."""

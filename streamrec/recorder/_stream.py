@@ -6,6 +6,7 @@ the ``Recording``; the two generators below differ only by ``await``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -140,10 +141,8 @@ def _end_with_error(rec: Recording, exc: BaseException) -> None:
 def _close(source: Any) -> None:
     close = getattr(source, "close", None)
     if callable(close):
-        try:
+        with contextlib.suppress(Exception):  # best effort; the recording is already marked
             close()
-        except Exception:  # closing is best effort; the recording is already marked
-            pass
 
 
 async def _aclose(source: Any) -> None:

@@ -40,7 +40,9 @@ class Matcher:
 
     def _candidates(self, api: str, request: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         fingerprint = request_fingerprint(api, scrub(request))
-        rows = [r for r in self.store.streams(fingerprint=fingerprint) if r["status"] in _REPLAYABLE]
+        rows = [
+            r for r in self.store.streams(fingerprint=fingerprint) if r["status"] in _REPLAYABLE
+        ]
         return fingerprint, rows
 
     def find(self, api: str, request: dict[str, Any], *, describe: str = "") -> str:
@@ -62,7 +64,9 @@ class Matcher:
     def _explain(self, api: str, request: dict[str, Any], fingerprint: str, describe: str) -> str:
         model = request.get("model")
         asked = describe or api
-        head = f"no recording matches {asked} (api {api}, model {model!r}, fingerprint {fingerprint})"
+        head = (
+            f"no recording matches {asked} (api {api}, model {model!r}, fingerprint {fingerprint})"
+        )
         nearest = []
         for row in self.store.streams(model=model, limit=20) if model else []:
             if row["api"] != api:
@@ -73,12 +77,16 @@ class Matcher:
             keys = sorted(
                 k
                 for k in set(started.request) | set(request)
-                if k not in {"stream", "stream_options"} and started.request.get(k) != request.get(k)
+                if k not in {"stream", "stream_options"}
+                and started.request.get(k) != request.get(k)
             )
             nearest.append((len(keys), row["stream_id"], keys))
         nearest.sort()
         hint = "; record it with `streamrec record -- <your command>` or pytest --streamrec-mode=record"
         if not nearest:
             return f"{head}; no recording of that model exists{hint}"
-        closest = ", ".join(f"{sid} (differs in {', '.join(keys) or 'nothing visible'})" for _, sid, keys in nearest[:3])
+        closest = ", ".join(
+            f"{sid} (differs in {', '.join(keys) or 'nothing visible'})"
+            for _, sid, keys in nearest[:3]
+        )
         return f"{head}; closest: {closest}{hint}"

@@ -49,13 +49,21 @@ def replay_app(
         endpoint = endpoint_for(request.method, request.url.path)
         if endpoint is None:
             return JSONResponse(
-                {"error": {"type": "streamrec_not_served", "message": f"streamrec replays provider endpoints, not {request.method} {request.url.path}"}},
+                {
+                    "error": {
+                        "type": "streamrec_not_served",
+                        "message": f"streamrec replays provider endpoints, not {request.method} {request.url.path}",
+                    }
+                },
                 status_code=404,
             )
         try:
             body = json.loads(await request.body() or b"{}")
         except ValueError:
-            return JSONResponse({"error": {"type": "invalid_request_error", "message": "request body is not JSON"}}, status_code=400)
+            return JSONResponse(
+                {"error": {"type": "invalid_request_error", "message": "request body is not JSON"}},
+                status_code=400,
+            )
         asked = request_body(endpoint, body)
         try:
             stream_id = await asyncio.to_thread(
@@ -63,33 +71,58 @@ def replay_app(
             )
         except NoMatchingRecording as exc:
             return JSONResponse(
-                {"error": {"type": "streamrec_no_recording", "code": "no_recording", "message": str(exc)}},
+                {
+                    "error": {
+                        "type": "streamrec_no_recording",
+                        "code": "no_recording",
+                        "message": str(exc),
+                    }
+                },
                 status_code=404,
             )
         events = await asyncio.to_thread(store.events, stream_id)
         chunks = [e for e in events if e.kind is EventKind.CHUNK]
         last = events[-1]
         headers = {"x-streamrec-stream-id": stream_id}
-        failed = StreamFailed.model_validate_json(last.payload) if last.kind is EventKind.FAILED else None
+        failed = (
+            StreamFailed.model_validate_json(last.payload)
+            if last.kind is EventKind.FAILED
+            else None
+        )
         if failed is not None and failed.status_code and failed.status_code >= 400:
-            body_text = chunks[0].payload if chunks else json.dumps({"error": {"message": failed.message}})
-            return Response(body_text, status_code=failed.status_code, media_type="application/json", headers=headers)
-        streaming = endpoint.streaming if endpoint.streaming is not None else bool(asked.get("stream"))
+            body_text = (
+                chunks[0].payload if chunks else json.dumps({"error": {"message": failed.message}})
+            )
+            return Response(
+                body_text,
+                status_code=failed.status_code,
+                media_type="application/json",
+                headers=headers,
+            )
+        streaming = (
+            endpoint.streaming if endpoint.streaming is not None else bool(asked.get("stream"))
+        )
         if not streaming:
             if len(chunks) == 1 and _recorded_whole(events[0]):
                 return Response(chunks[0].payload, media_type="application/json", headers=headers)
             call = project(events).construct_call_response()
             return JSONResponse(call.response, headers=headers)
         frames = [frame_sse(endpoint.api, c.payload, c.event) for c in chunks]
-        if endpoint.api == "openai.chat.completions" and last.kind is EventKind.COMPLETED and not any(
-            c.payload.strip() == "[DONE]" for c in chunks
+        if (
+            endpoint.api == "openai.chat.completions"
+            and last.kind is EventKind.COMPLETED
+            and not any(c.payload.strip() == "[DONE]" for c in chunks)
         ):
-            frames.append(frame_sse(endpoint.api, "[DONE]", None))  # recorded from SDK objects, which hide it
-        times = [c.t_ns for c in chunks] + [chunks[-1].t_ns if chunks else 0] * (len(frames) - len(chunks))
+            frames.append(
+                frame_sse(endpoint.api, "[DONE]", None)
+            )  # recorded from SDK objects, which hide it
+        times = [c.t_ns for c in chunks] + [chunks[-1].t_ns if chunks else 0] * (
+            len(frames) - len(chunks)
+        )
 
         async def body_iter() -> AsyncIterator[bytes]:
             start = time.monotonic_ns()
-            for frame, t_ns in zip(frames, times):
+            for frame, t_ns in zip(frames, times, strict=True):
                 if speed:
                     wait = (start + t_ns / speed - time.monotonic_ns()) / 1e9
                     if wait > 0:
@@ -100,7 +133,9 @@ def replay_app(
 
         return StreamingResponse(body_iter(), media_type="text/event-stream", headers=headers)
 
-    inner = Starlette(routes=[Route("/{path:path}", handle, methods=["GET", "POST", "PUT", "DELETE"])])
+    inner = Starlette(
+        routes=[Route("/{path:path}", handle, methods=["GET", "POST", "PUT", "DELETE"])]
+    )
     if fallback is None:
         return inner
 

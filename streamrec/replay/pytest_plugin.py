@@ -30,15 +30,29 @@ MODES = ("replay", "record", "auto")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("streamrec", "replaying recorded LLM streams")
-    group.addoption("--streamrec-mode", choices=MODES, default=None, help="replay (default), record or auto.")
-    group.addoption("--streamrec-db", default=None, metavar="URL", help="Store of recordings (default: $STREAMREC_DB, else .streamrec/streamrec.db).")
-    group.addoption("--streamrec-speed", type=float, default=0.0, help="Replay timing: 0 instant (default), 1 as recorded.")
+    group.addoption(
+        "--streamrec-mode", choices=MODES, default=None, help="replay (default), record or auto."
+    )
+    group.addoption(
+        "--streamrec-db",
+        default=None,
+        metavar="URL",
+        help="Store of recordings (default: $STREAMREC_DB, else .streamrec/streamrec.db).",
+    )
+    group.addoption(
+        "--streamrec-speed",
+        type=float,
+        default=0.0,
+        help="Replay timing: 0 instant (default), 1 as recorded.",
+    )
     parser.addini("streamrec_mode", "default mode of the streamrec fixture", default="")
     parser.addini("streamrec_db", "database URL of the streamrec fixture", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "streamrec(mode): run this test's streamrec fixture in the given mode")
+    config.addinivalue_line(
+        "markers", "streamrec(mode): run this test's streamrec fixture in the given mode"
+    )
 
 
 @dataclass
@@ -63,7 +77,11 @@ class StreamrecSession:
                 from ..recorder import proxy_app
 
                 proxy = proxy_app(store=self.store)
-                app = proxy if mode == "record" else replay_app(self.store, speed=self.speed, matcher=matcher, fallback=proxy)
+                app = (
+                    proxy
+                    if mode == "record"
+                    else replay_app(self.store, speed=self.speed, matcher=matcher, fallback=proxy)
+                )
             self.servers[mode] = BackgroundServer(app).start()
         return self.servers[mode]
 
@@ -102,7 +120,12 @@ def _mode(request: pytest.FixtureRequest) -> str:
         if mode:
             return str(mode)
     config = request.config
-    mode = config.getoption("--streamrec-mode") or os.environ.get("STREAMREC_MODE") or config.getini("streamrec_mode") or "replay"
+    mode = (
+        config.getoption("--streamrec-mode")
+        or os.environ.get("STREAMREC_MODE")
+        or config.getini("streamrec_mode")
+        or "replay"
+    )
     if mode not in MODES:
         raise pytest.UsageError(f"streamrec mode must be one of {', '.join(MODES)}, not {mode!r}")
     return str(mode)
@@ -119,16 +142,22 @@ def streamrec_session(request: pytest.FixtureRequest) -> Iterator[StreamrecSessi
 
 
 @pytest.fixture
-def streamrec(streamrec_session: StreamrecSession, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[StreamrecFixture]:
+def streamrec(
+    streamrec_session: StreamrecSession,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[StreamrecFixture]:
     """Point the providers' SDKs at recordings (or the recording proxy) for this test."""
     from ..providers import BASE_URL_ENV
 
     mode = _mode(request)
     server = streamrec_session.server(mode)
-    for provider, (variable, prefix) in BASE_URL_ENV.items():
+    for variable, prefix in BASE_URL_ENV.values():
         monkeypatch.setenv(variable, f"{server.url}{prefix}")
     matcher = streamrec_session.matchers[mode]
-    fixture = StreamrecFixture(mode, streamrec_session.store, server.url, matcher, len(matcher.served), len(matcher.misses))
+    fixture = StreamrecFixture(
+        mode, streamrec_session.store, server.url, matcher, len(matcher.served), len(matcher.misses)
+    )
     yield fixture
 
 
@@ -140,4 +169,3 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     if isinstance(fixture, StreamrecFixture) and fixture.mode == "replay" and fixture.misses:
         pytest.fail("\n".join(fixture.misses), pytrace=False)
     return result
-

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Index,
     Integer,
@@ -17,7 +18,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy import Column
 
 __all__ = ["events", "metadata", "streams"]
 

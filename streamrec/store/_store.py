@@ -185,7 +185,9 @@ class Store:
         error = json.dumps({"type": "StoreError", "message": reason})
         with self._errors("mark a stream failed"), self.engine.begin() as conn:
             updated = conn.execute(
-                update(streams).where(streams.c.stream_id == stream_id).values(status="failed", error=error)
+                update(streams)
+                .where(streams.c.stream_id == stream_id)
+                .values(status="failed", error=error)
             )
             if updated.rowcount == 0:
                 conn.execute(
@@ -231,11 +233,15 @@ class Store:
             if exact:
                 return str(exact)
             if len(stream_id) >= 4:
-                found = conn.execute(
-                    select(streams.c.stream_id)
-                    .where(streams.c.stream_id.startswith(stream_id, autoescape=True))
-                    .limit(2)
-                ).scalars().all()
+                found = (
+                    conn.execute(
+                        select(streams.c.stream_id)
+                        .where(streams.c.stream_id.startswith(stream_id, autoescape=True))
+                        .limit(2)
+                    )
+                    .scalars()
+                    .all()
+                )
                 if len(found) == 1:
                     return str(found[0])
                 if len(found) > 1:
@@ -324,7 +330,9 @@ class Store:
                     select(streams.c.stream_id).where(streams.c.stream_id == stream_id)
                 ).scalar()
                 if exists:
-                    conn.execute(update(streams).where(streams.c.stream_id == stream_id).values(**row))
+                    conn.execute(
+                        update(streams).where(streams.c.stream_id == stream_id).values(**row)
+                    )
                 else:
                     conn.execute(insert(streams), [row])
         return len(ids)
@@ -375,7 +383,9 @@ class Store:
                 recovered.append(row["stream_id"])
         return recovered
 
-    def sql(self, query: str, *, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def sql(
+        self, query: str, *, limit: int | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a read-only query; returns (column names, rows).
 
         Read-only is enforced by the database (SQLite ``query_only``, a
@@ -389,7 +399,11 @@ class Store:
             try:
                 result = conn.execute(text(query))
                 columns = list(result.keys()) if result.returns_rows else []
-                rows = [tuple(r) for r in (result.fetchmany(limit) if limit else result.fetchall())] if result.returns_rows else []
+                rows = (
+                    [tuple(r) for r in (result.fetchmany(limit) if limit else result.fetchall())]
+                    if result.returns_rows
+                    else []
+                )
             finally:
                 conn.rollback()
                 if conn.dialect.name == "sqlite":
@@ -488,4 +502,3 @@ def default_store() -> Store:
         if _DEFAULT is None or _DEFAULT.url != url:
             _DEFAULT = Store(url)
         return _DEFAULT
-

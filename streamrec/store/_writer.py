@@ -11,6 +11,7 @@ failed, and the live stream goes on.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import inspect
 import queue
 import threading
@@ -167,7 +168,9 @@ class Writer:
             if stream_error is not None:
                 self._fail(stream_id, stream_error)
 
-    def _try(self, items: Sequence[_Item], retries: Sequence[float] = _RETRY_DELAYS) -> StoreError | None:
+    def _try(
+        self, items: Sequence[_Item], retries: Sequence[float] = _RETRY_DELAYS
+    ) -> StoreError | None:
         events = [i.event for i in items]
         summaries = [i.summary for i in items if i.summary is not None]
         for delay in (*retries, None):
@@ -185,13 +188,13 @@ class Writer:
         listener = self._listeners.pop(stream_id, None)
         if listener is not None:
             listener(error)
-        try:
+        with contextlib.suppress(StoreError):  # the database is gone; the listener was told
             self._store.mark_failed(stream_id, str(error))
-        except StoreError:
-            pass  # the database is gone; the listener has been told
 
 
-def append_interrupted(store: Store, stored: Sequence[StoredEvent], reason: StreamInterrupted) -> None:
+def append_interrupted(
+    store: Store, stored: Sequence[StoredEvent], reason: StreamInterrupted
+) -> None:
     """Close a stream that will never get its end: append ``stream.interrupted`` and its summary."""
     last = stored[-1]
     event = StoredEvent(
