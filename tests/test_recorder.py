@@ -224,3 +224,11 @@ def test_default_store_comes_from_the_environment(
     list(stream)
     with Store(url) as store:
         assert store.state(stream.stream_id).content == "a"
+
+
+def test_store_may_be_given_as_a_url(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/by-url.db"
+    stream = record(text_stream(["a"]), api="openai", store=url)
+    list(stream)
+    assert list(replay(stream.stream_id, store=url, format="text")) == text_stream(["a"])
+    assert list(replay(stream.stream_id, store=str(tmp_path / "by-url.db"), format="dict"))[1] == json.loads(text_stream(["a"])[1])

@@ -27,7 +27,7 @@ from ..events import (
     utcnow,
 )
 from ..projection import Projector, StreamState, ToolCall, api_for_provider, reducer_for
-from ..store import Store, default_store, summary_row
+from ..store import Store, as_store, summary_row
 from ._redact import scrub
 from ._wire import to_wire
 
@@ -42,7 +42,7 @@ class Recording:
         *,
         api: str,
         request: Mapping[str, Any] | None = None,
-        store: Store | None = None,
+        store: Store | str | os.PathLike[str] | None = None,
         name: str | None = None,
         tags: Iterable[str] = (),
         strict: bool = False,
@@ -58,7 +58,7 @@ class Recording:
         self.storage_error: BaseException | None = None
         self.finished = False
         self._reported = False
-        self._store = store if store is not None else default_store()
+        self._store = as_store(store)
         self._writer = self._store.writer
         self._writer.listen(self.stream_id, self._on_storage_failure)
         self._projector = Projector(self.stream_id)

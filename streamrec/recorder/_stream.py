@@ -7,6 +7,7 @@ the ``Recording``; the two generators below differ only by ``await``.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -163,7 +164,7 @@ def record(
     *,
     api: str,
     request: Mapping[str, Any] | None = None,
-    store: Store | None = None,
+    store: Store | str | os.PathLike[str] | None = None,
     name: str | None = None,
     strict: bool = False,
     tags: Iterable[str] = (),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Literal
@@ -17,18 +18,20 @@ from typing import Any, Literal
 from ..errors import RecordedStreamError, ReplayError
 from ..events import EventKind, SSEEvent, StoredEvent, StreamFailed
 from ..projection import Projector, StreamState, ToolCall
-from ..store import Store, default_store
+from ..store import Store, as_store
 from ._sdk import to_sdk
 
 __all__ = ["ChunkFormat", "ReplayStream", "replay", "replay_async", "replay_stream"]
 
 ChunkFormat = Literal["raw", "json", "sse", "sdk"]
+StoreLike = Store | str | os.PathLike[str] | None
 _FORMATS = ("raw", "json", "sse", "sdk")
+# other names people reach for
+_ALIASES = {"text": "raw", "bytes": "raw", "dict": "json", "dicts": "json", "event": "sse", "sdk_objects": "sdk", "openai": "sdk"}
 
 
-def _load(stream_id: str, store: Store | None) -> tuple[str, list[StoredEvent]]:
-    store = store if store is not None else default_store()
-    events = store.events(stream_id)
+def _load(stream_id: str, store: StoreLike) -> tuple[str, list[StoredEvent]]:
+    events = as_store(store).events(stream_id)
     started = events[0].model() if events else None
     api = getattr(started, "api", None)
     if not api:
@@ -51,11 +54,13 @@ def _shape(event: StoredEvent, api: str, fmt: str) -> tuple[bool, Any]:
     return (True, to_sdk(api, data)) if isinstance(data, dict) else (False, None)
 
 
-def _check(fmt: str, speed: float) -> None:
+def _check(fmt: str, speed: float) -> str:
+    fmt = _ALIASES.get(fmt, fmt)
     if fmt not in _FORMATS:
         raise ReplayError(f"unknown chunk format {fmt!r} (one of {', '.join(_FORMATS)})")
     if speed < 0:
         raise ReplayError("speed must be >= 0 (0 replays instantly)")
+    return fmt
 
 
 def _failure(events: Sequence[StoredEvent]) -> RecordedStreamError | None:
@@ -75,7 +80,7 @@ def _deadline(start_ns: int, event: StoredEvent, speed: float) -> float:
 def replay(
     stream_id: str,
     *,
-    store: Store | None = None,
+    store: StoreLike = None,
     speed: float = 0.0,
     format: ChunkFormat = "raw",
     raise_errors: bool = True,
@@ -87,7 +92,7 @@ def replay(
     that failed raises ``RecordedStreamError`` after its last chunk, as the
     live stream raised after its last chunk.
     """
-    _check(format, speed)
+    format = _check(format, speed)  # type: ignore[assignment]
     api, events = _load(stream_id, store)
     start = time.monotonic_ns()
     for event in events:
@@ -108,13 +113,13 @@ def replay(
 async def replay_async(
     stream_id: str,
     *,
-    store: Store | None = None,
+    store: StoreLike = None,
     speed: float = 0.0,
     format: ChunkFormat = "raw",
     raise_errors: bool = True,
 ) -> AsyncIterator[Any]:
     """The async twin of ``replay``: same chunks, ``asyncio.sleep`` for timing."""
-    _check(format, speed)
+    format = _check(format, speed)  # type: ignore[assignment]
     api, events = _load(stream_id, store)
     start = time.monotonic_ns()
     for event in events:
@@ -145,11 +150,11 @@ class ReplayStream:
         self,
         stream_id: str,
         *,
-        store: Store | None = None,
+        store: StoreLike = None,
         speed: float = 0.0,
         chunks: ChunkFormat = "json",
     ) -> None:
-        _check(chunks, speed)
+        chunks = _check(chunks, speed)  # type: ignore[assignment]
         self.stream_id = stream_id
         self._api, self._events = _load(stream_id, store)
         self._speed = speed
@@ -204,7 +209,7 @@ class ReplayStream:
 def replay_stream(
     stream_id: str,
     *,
-    store: Store | None = None,
+    store: StoreLike = None,
     speed: float = 0.0,
     chunks: ChunkFormat = "json",
 ) -> ReplayStream:

@@ -3,7 +3,7 @@
 from ._engine import DEFAULT_PATH, ENV_VAR, resolve_url
 from ._portable import export_lines, import_lines
 from ._stats import GROUPS, stats
-from ._store import Store, default_store, project_events
+from ._store import Store, as_store, default_store, project_events
 from ._summary import summary_row
 from ._writer import Writer
 
@@ -13,6 +13,7 @@ __all__ = [
     "GROUPS",
     "Store",
     "Writer",
+    "as_store",
     "default_store",
     "export_lines",
     "import_lines",

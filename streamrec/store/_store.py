@@ -26,7 +26,7 @@ from ._engine import make_engine, resolve_url
 from ._schema import events, streams
 from ._summary import summary_row
 
-__all__ = ["Store", "default_store"]
+__all__ = ["Store", "as_store", "default_store"]
 
 
 class Store:
@@ -490,15 +490,28 @@ def _script() -> Any:
     return ScriptDirectory.from_config(_config())
 
 
-_DEFAULT: Store | None = None
 _DEFAULT_LOCK = threading.Lock()
+
+
+_OPENED: dict[str, Store] = {}
 
 
 def default_store() -> Store:
     """The process-wide store for ``record(store=None)``: ``$STREAMREC_DB`` or the embedded file."""
-    global _DEFAULT
+    return as_store(None)
+
+
+def as_store(store: Store | str | os.PathLike[str] | None) -> Store:
+    """A ``Store`` for an argument that may be one, a URL or path, or None (the default).
+
+    Stores opened from URLs here are shared per URL for the life of the process,
+    so every recording into one database goes through one writer.
+    """
+    if isinstance(store, Store):
+        return store
+    url = resolve_url(store)
     with _DEFAULT_LOCK:
-        url = resolve_url(None)
-        if _DEFAULT is None or _DEFAULT.url != url:
-            _DEFAULT = Store(url)
-        return _DEFAULT
+        opened = _OPENED.get(url)
+        if opened is None:
+            opened = _OPENED[url] = Store(url)
+        return opened
