@@ -1,4 +1,8 @@
-"""Small helpers the reducers share: request fields and JSON decoding of chunks."""
+"""Small helpers the reducers share: request fields, JSON decoding of chunks, usage and errors.
+
+They exist so that every reducer reads a field the same way: a count is an int
+or nothing, a chunk is a JSON object or malformed, an error is ``{"type", "message"}``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,24 @@ import json
 from typing import Any
 
 from ...errors import ProjectionError
-from ...events import StreamStarted
+from ...events import StreamStarted, dumps
 from .._state import StreamState
 
 # request keys that are not call params: what is sent, not how
 _NOT_PARAMS = frozenset(
-    {"model", "messages", "input", "contents", "system", "tools", "stream", "stream_options"}
+    {
+        "model",
+        "messages",
+        "input",
+        "contents",
+        "system",
+        "systemInstruction",
+        "system_instruction",
+        "instructions",
+        "tools",
+        "stream",
+        "stream_options",
+    }
 )
 
 
@@ -32,7 +48,7 @@ def take_request(state: StreamState, started: StreamStarted, messages_key: str) 
     messages = request.get(messages_key)
     if isinstance(messages, str):
         messages = [{"role": "user", "content": messages}]
-    state.messages = list(messages or [])
+    state.messages = list(messages) if isinstance(messages, list) else []
     state.call_params = {k: v for k, v in request.items() if k not in _NOT_PARAMS}
     state.call_kwargs = {k: v for k, v in request.items() if k not in {"stream", "stream_options"}}
     tools = request.get("tools")
@@ -43,8 +59,61 @@ def take_request(state: StreamState, started: StreamStarted, messages_key: str) 
 
 
 def as_int(value: Any) -> int | None:
-    """An integer token count, or None for anything that is not one."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A non-negative integer token count, or None for anything that is not one."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (absent and null read alike)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_str(value: Any, what: str) -> str:
+    """A string field that the format requires; ProjectionError (malformed) otherwise."""
+    if not isinstance(value, str):
+        raise ProjectionError(f"{what} is {type(value).__name__}, not a string")
+    return value
+
+
+def as_index(value: Any, what: str = "index") -> int:
+    """A required, non-negative integer index; ProjectionError (malformed) otherwise."""
+    index = as_int(value)
+    if index is None:
+        raise ProjectionError(f"{what} is {value!r}, not an index")
+    return index
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON text of a decoded value (tool arguments that arrived whole)."""
+    return dumps(value)
+
+
+def parse_object(text: str) -> dict[str, Any] | None:
+    """The JSON object in ``text``; ``{}`` for empty text; None if it is not one."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def unknown(state: StreamState) -> None:
+    """Count an event type the format does not document (it stays in the log, ignored)."""
+    state.unknown_events += 1
+
+
+def set_error(state: StreamState, kind: Any, message: Any, **extra: Any) -> None:
+    """Record an error the provider sent inside the stream (the stream then ends failed)."""
+    error: dict[str, Any] = {
+        "type": str(kind) if kind else "error",
+        "message": message if isinstance(message, str) else dumps(message),
+    }
+    error.update({k: v for k, v in extra.items() if v is not None})
+    state.error = error
 
 
 def set_usage(
@@ -69,3 +138,13 @@ def set_usage(
     state.cached_tokens = cached_tokens
     state.cache_write_tokens = cache_write_tokens
     state.reasoning_tokens = reasoning_tokens
+
+
+def tool_output(output: Any) -> Any:
+    """A tool output as a JSON value: kept if it is one, else its text."""
+    if output is None or isinstance(output, (str, int, float, bool)):
+        return output
+    try:
+        return json.loads(dumps(output)) if isinstance(output, (dict, list)) else str(output)
+    except (TypeError, ValueError):
+        return str(output)

@@ -1,0 +1,295 @@
+"""Anthropic Messages streams (``anthropic.messages``), read the way Anthropic documents them.
+
+The wire is SSE whose ``event:`` name repeats the ``type`` of its JSON ``data``
+(docs.anthropic.com, "Streaming Messages"; the SDK's ``RawMessageStreamEvent``)::
+
+    message_start        {"message": {id, model, content: [],
+                                      usage: {input_tokens, cache_*, output_tokens}}}
+    content_block_start  {"index", "content_block": text | tool_use | thinking
+                                                     | redacted_thinking | ...}
+    content_block_delta  {"index", "delta": text_delta | input_json_delta | thinking_delta
+                                             | signature_delta | citations_delta}
+    content_block_stop   {"index"}
+    message_delta        {"delta": {stop_reason, stop_sequence, stop_details}, "usage": {...}}
+    message_stop, ping   (no payload); error {"error": {type, message}} ends a failed stream
+
+How it is folded, and why:
+
+- Text deltas make ``content``, thinking deltas ``thinking``. Every block is kept
+  whole in ``provider_data["blocks"]`` (thinking with its signature, redacted
+  thinking with its data, tool_use with its parsed input), because the next
+  request must send them back as they were: ``message_param`` and ``response()``
+  are built from those blocks and nothing else.
+- A ``tool_use`` block's ``partial_json`` pieces are concatenated and the call is
+  complete at its ``content_block_stop``; an empty input means ``{}``.
+- Usage counts in ``message_delta`` are cumulative, so the latest value of each
+  field wins (the SDK's ``accumulate_event`` does the same): ``message_start``'s
+  ``output_tokens`` is a placeholder that is replaced, never added. Until a
+  ``message_delta`` arrives the output count is unknown (None), so a stream cut
+  short is never priced as if it had produced one token. Input is made inclusive:
+  ``input_tokens + cache_creation_input_tokens + cache_read_input_tokens``.
+- ``stop_reason`` is the finish reason; ``refusal`` takes Anthropic's explanation
+  (``stop_details``) when the model refused, or the stop reason itself.
+- A non-streaming body (``"type": "message"``) recorded as one chunk folds whole.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ...errors import ProjectionError
+from ...events import StreamStarted
+from .._reducers import Reducer, output_text, register, tool_identity
+from .._state import StreamState, ToolCall
+from ._common import (
+    as_dict,
+    as_index,
+    as_int,
+    as_str,
+    decode,
+    json_text,
+    parse_object,
+    set_error,
+    set_usage,
+    take_request,
+    unknown,
+)
+
+
+@register
+class AnthropicReducer(Reducer):
+    """``anthropic.messages``."""
+
+    api = "anthropic.messages"
+    provider = "anthropic"
+
+    def __init__(self, state: StreamState) -> None:
+        super().__init__(state)
+        self._blocks: dict[int, dict[str, Any]] = {}  # wire index -> block in provider_data
+        self._json: dict[int, str] = {}  # wire index -> partial_json so far
+        self._tools: dict[int, ToolCall] = {}
+        self._usage: dict[str, Any] = {}
+        self._final_usage = False  # message_start's output_tokens is a placeholder
+        state.provider_data["blocks"] = []
+
+    def start(self, started: StreamStarted) -> None:
+        take_request(self.state, started, "messages")
+
+    def chunk(self, data: str, event: str | None) -> list[ToolCall]:
+        body = decode(data)
+        kind = body.get("type", event)
+        if kind == "content_block_delta":
+            return self._delta(as_index(body.get("index")), as_dict(body.get("delta")))
+        if kind == "content_block_start":
+            return self._block_start(as_index(body.get("index")), body.get("content_block"))
+        if kind == "content_block_stop":
+            return self._block_stop(as_index(body.get("index")))
+        if kind == "message_start":
+            return self._message(as_dict(body.get("message")), streamed=True)
+        if kind == "message_delta":
+            self._message_delta(as_dict(body.get("delta")), body.get("usage"))
+        elif kind == "error":
+            error = as_dict(body.get("error"))
+            set_error(self.state, error.get("type"), error.get("message", ""))
+        elif kind == "message":  # a non-streaming response body, recorded as one chunk
+            return self._message(body, streamed=False)
+        elif kind not in ("ping", "message_stop"):
+            unknown(self.state)
+        return []
+
+    def end(self) -> list[ToolCall]:
+        # A tool_use block without its content_block_stop has truncated input: leave it incomplete.
+        return []
+
+    # -- events -------------------------------------------------------------------------
+
+    def _message(self, message: dict[str, Any], *, streamed: bool) -> list[ToolCall]:
+        state = self.state
+        if isinstance(message.get("id"), str):
+            state.id = message["id"]
+        if isinstance(message.get("model"), str):
+            state.model = message["model"]
+        completed: list[ToolCall] = []
+        for block in message.get("content") or ():
+            index = len(self._blocks)
+            self._block_start(index, block)
+            completed += self._block_stop(index)
+        if message.get("stop_reason") or message.get("stop_sequence"):
+            self._message_delta(message, None)
+        if isinstance(message.get("usage"), dict):
+            self._take_usage(message["usage"], final=not streamed)
+        return completed
+
+    def _block_start(self, index: int, block: Any) -> list[ToolCall]:
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise ProjectionError(f"content block {index} has no type")
+        if index in self._blocks:
+            raise ProjectionError(f"content block {index} started twice")
+        block = copy.deepcopy(block)
+        kind = block["type"]
+        state = self.state
+        if kind == "text":
+            state.content += as_str(block.get("text", ""), "text")
+        elif kind == "thinking":
+            state.thinking += as_str(block.get("thinking", ""), "thinking")
+        elif kind == "tool_use":
+            start_input = block.get("input")
+            tool = ToolCall(
+                id=block.get("id") if isinstance(block.get("id"), str) else None,
+                name=block.get("name") if isinstance(block.get("name"), str) else "",
+                arguments=json_text(start_input)
+                if isinstance(start_input, dict) and start_input
+                else "",
+                index=index,
+            )
+            self._tools[index] = tool
+            state.tool_calls.append(tool)
+        self._blocks[index] = block
+        state.provider_data["blocks"].append(block)
+        return []
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> list[ToolCall]:
+        block = self._blocks.get(index)
+        if block is None:
+            raise ProjectionError(f"delta for content block {index}, which never started")
+        kind = delta.get("type")
+        state = self.state
+        if kind == "text_delta":
+            text = as_str(delta.get("text"), "text_delta.text")
+            block["text"] = block.get("text", "") + text
+            state.content += text
+        elif kind == "input_json_delta":
+            piece = as_str(delta.get("partial_json"), "partial_json")
+            self._json[index] = self._json.get(index, "") + piece
+            if index in self._tools:
+                self._tools[index].arguments += piece
+        elif kind == "thinking_delta":
+            text = as_str(delta.get("thinking"), "thinking_delta.thinking")
+            block["thinking"] = block.get("thinking", "") + text
+            state.thinking += text
+        elif kind == "signature_delta":
+            block["signature"] = as_str(delta.get("signature"), "signature_delta.signature")
+        elif kind == "citations_delta":
+            block.setdefault("citations", []).append(delta.get("citation"))
+        else:
+            unknown(state)
+        return []
+
+    def _block_stop(self, index: int) -> list[ToolCall]:
+        block = self._blocks.get(index)
+        if block is None:
+            raise ProjectionError(f"stop for content block {index}, which never started")
+        if index in self._json:  # tool_use, server_tool_use, mcp_tool_use: input streamed as JSON
+            parsed = parse_object(self._json[index])
+            if parsed is not None:
+                block["input"] = parsed
+        tool = self._tools.get(index)
+        if tool is None or tool.complete:
+            return []
+        if not tool.arguments.strip():
+            tool.arguments = "{}"
+        tool.complete = True
+        return [tool]
+
+    def _message_delta(self, delta: dict[str, Any], usage: Any) -> None:
+        state = self.state
+        reason = delta.get("stop_reason")
+        if isinstance(reason, str) and reason:
+            state.finish_reasons = [reason]
+            if reason == "refusal":
+                details = as_dict(delta.get("stop_details"))
+                state.refusal = details.get("explanation") or details.get("category") or reason
+        for key in ("stop_sequence", "stop_details", "container"):
+            if delta.get(key) is not None:
+                state.provider_data[key] = delta[key]
+        if isinstance(usage, dict):
+            self._take_usage(usage, final=True)
+
+    def _take_usage(self, usage: dict[str, Any], *, final: bool) -> None:
+        """Merge cumulative usage (latest value per field wins) and normalise it."""
+        self._usage.update({k: v for k, v in usage.items() if v is not None})
+        raw = self._usage
+        self._final_usage = self._final_usage or final
+        state = self.state
+        state.provider_data["usage"] = dict(raw)
+        fresh = as_int(raw.get("input_tokens"))
+        write = as_int(raw.get("cache_creation_input_tokens"))
+        read = as_int(raw.get("cache_read_input_tokens"))
+        inclusive = None if fresh is None else fresh + (write or 0) + (read or 0)
+        output = as_int(raw.get("output_tokens")) if self._final_usage else None
+        thinking = as_dict(raw.get("output_tokens_details")).get("thinking_tokens")
+        set_usage(
+            state,
+            input_tokens=inclusive,
+            output_tokens=output,
+            cached_tokens=read,
+            cache_write_tokens=write,
+            reasoning_tokens=as_int(thinking),
+        )
+        ttl = as_dict(raw.get("cache_creation"))
+        state.provider_data["cache_write_ttl"] = {
+            "5m": as_int(ttl.get("ephemeral_5m_input_tokens")),
+            "1h": as_int(ttl.get("ephemeral_1h_input_tokens")),
+        }
+        if isinstance(raw.get("service_tier"), str):
+            state.provider_data["service_tier"] = raw["service_tier"]
+
+    # -- provider-shaped outputs --------------------------------------------------------
+
+    @classmethod
+    def message_param(cls, state: StreamState) -> dict[str, Any]:
+        """``{"role": "assistant", "content": [blocks]}``: what the SDK sends back next turn.
+
+        Thinking blocks keep their signature (the API checks it), tool_use blocks carry
+        their parsed input, empty text blocks are left out (the API rejects them).
+        """
+        return {"role": "assistant", "content": _param_blocks(state)}
+
+    @classmethod
+    def response(cls, state: StreamState) -> dict[str, Any]:
+        """The ``Message`` a non-streaming call returns, with usage as Anthropic reports it."""
+        reasons = state.finish_reasons or []
+        body: dict[str, Any] = {
+            "id": state.id,
+            "type": "message",
+            "role": "assistant",
+            "model": state.model,
+            "content": _param_blocks(state, keep_empty=True),
+            "stop_reason": reasons[0] if reasons else None,
+            "stop_sequence": state.provider_data.get("stop_sequence"),
+        }
+        if "stop_details" in state.provider_data:
+            body["stop_details"] = copy.deepcopy(state.provider_data["stop_details"])
+        if state.usage.reported:
+            usage = copy.deepcopy(as_dict(state.provider_data.get("usage")))
+            body["usage"] = {**usage, "output_tokens": state.usage.output_tokens}
+        return body
+
+    @classmethod
+    def tool_message_params(
+        cls, state: StreamState, tools_and_outputs: list[tuple[Any, Any]]
+    ) -> list[dict[str, Any]]:
+        """One user message holding a ``tool_result`` block per output (as Anthropic requires)."""
+        if not tools_and_outputs:
+            return []
+        blocks = []
+        for tool, output in tools_and_outputs:
+            ident, _ = tool_identity(tool)
+            blocks.append(
+                {
+                    "type": "tool_result",
+                    "tool_use_id": ident,
+                    "content": [{"type": "text", "text": output_text(output)}],
+                }
+            )
+        return [{"role": "user", "content": blocks}]
+
+
+def _param_blocks(state: StreamState, *, keep_empty: bool = False) -> list[dict[str, Any]]:
+    out = []
+    for block in state.provider_data.get("blocks") or ():
+        if block.get("type") == "text" and not block.get("text") and not keep_empty:
+            continue
+        out.append({k: copy.deepcopy(v) for k, v in block.items() if v is not None})
+    return out
