@@ -1,10 +1,26 @@
 """OpenAI Chat Completions streams (``chat.completion.chunk``), and the servers that copy them.
 
 Read by the documented meaning: ``usage`` arrives in a last chunk with empty
-``choices`` (or, on some compatible servers, on every chunk, cumulative, or
-under ``x_groq.usage``); it never clears the finish reasons a choice already
-gave. Tool calls are keyed by ``index``; a call is complete when a later index
-starts, a finish reason arrives, or the stream ends (``[DONE]`` included).
+``choices``; it never clears the finish reasons a choice already gave. Tool
+calls are keyed by ``index``; a call is complete when a later index starts, a
+finish reason arrives, or the stream ends (``[DONE]`` included).
+
+OpenAI-compatible servers differ in ways their own documentation states, and
+each is read for what it says, nothing more:
+
+- vLLM, llama.cpp, Ollama: ``"usage": null`` on every chunk (ignored), usage on
+  every chunk with running totals (the last wins: they are cumulative),
+  ``reasoning_content`` / ``reasoning`` deltas (thinking), and tool-call deltas
+  without ``index`` (a known ``id`` continues its call, a new ``id`` starts the
+  next one, no ``id`` continues the last one).
+- Groq: usage under ``x_groq.usage`` on the last chunk; priced as Groq's.
+- OpenRouter: ``usage.cost`` is what OpenRouter charged, kept beside
+  genai-prices' figure (``cost_metadata["provider_reported_cost"]``), never
+  instead of it; ``prompt_tokens_details.cache_write_tokens`` is a cache write.
+- An ``error`` object (or string) in a chunk is a failure sent mid-stream.
+
+A non-streaming ``chat.completion`` body recorded as one chunk folds the same way
+(``choices[].message`` instead of ``delta``).
 """
 
 from __future__ import annotations
@@ -14,7 +30,7 @@ from typing import Any
 from ...events import StreamStarted
 from .._reducers import Reducer, close_tool_calls, output_text, register, tool_identity
 from .._state import StreamState, ToolCall
-from ._common import as_int, decode, set_usage, take_request
+from ._common import as_dict, as_int, decode, set_error, set_usage, take_request
 
 
 @register
@@ -37,17 +53,20 @@ class OpenAIChatReducer(Reducer):
             return close_tool_calls(self.state)
         chunk = decode(data)
         state = self.state
-        if isinstance(chunk.get("error"), dict):
-            error = chunk["error"]
-            state.problems.append(f"error chunk: {error.get('message') or error}")
-            state.error = {"type": str(error.get("type") or "error"), "message": str(error.get("message", ""))}
+        error = chunk.get("error")
+        if isinstance(error, dict):
+            set_error(state, error.get("type") or error.get("code"), error.get("message", ""))
+            return []
+        if isinstance(error, str):  # Ollama and others: {"error": "text"}
+            set_error(state, "error", error)
             return []
         if chunk.get("id"):
             state.id = chunk["id"]
         if chunk.get("model"):
             state.model = chunk["model"]
-        if chunk.get("system_fingerprint"):
-            state.provider_data["system_fingerprint"] = chunk["system_fingerprint"]
+        for key in ("system_fingerprint", "service_tier"):
+            if isinstance(chunk.get(key), str):
+                state.provider_data[key] = chunk[key]
         choices = chunk.get("choices")
         if choices is not None and not isinstance(choices, list):
             raise ValueError(f"choices is {type(choices).__name__}, not a list")
@@ -56,9 +75,11 @@ class OpenAIChatReducer(Reducer):
             if isinstance(choice, dict):
                 completed += self._choice(choice)
         usage = chunk.get("usage")
-        if not isinstance(usage, dict):
-            groq = chunk.get("x_groq")
-            usage = groq.get("usage") if isinstance(groq, dict) else None
+        groq = chunk.get("x_groq")
+        if isinstance(groq, dict):
+            state.provider_data["price_provider"] = "groq"
+            if not isinstance(usage, dict):
+                usage = groq.get("usage")
         if isinstance(usage, dict):
             self._usage(usage)
         return completed
@@ -68,6 +89,8 @@ class OpenAIChatReducer(Reducer):
         index = as_int(choice.get("index")) or 0
         completed: list[ToolCall] = []
         delta = choice.get("delta")
+        if index == 0 and isinstance(choice.get("message"), dict):  # a non-streaming body
+            completed += self._message(choice["message"])
         if index == 0 and isinstance(delta, dict):
             if isinstance(delta.get("content"), str):
                 state.content += delta["content"]
@@ -87,19 +110,45 @@ class OpenAIChatReducer(Reducer):
                 completed += close_tool_calls(state)
         return completed
 
+    def _message(self, message: dict[str, Any]) -> list[ToolCall]:
+        """``choices[0].message`` of a non-streaming body: everything arrives whole."""
+        state = self.state
+        if isinstance(message.get("content"), str):
+            state.content += message["content"]
+        if isinstance(message.get("refusal"), str):
+            state.refusal = (state.refusal or "") + message["refusal"]
+        for key in ("reasoning_content", "reasoning"):
+            if isinstance(message.get(key), str):
+                state.thinking += message[key]
+        completed: list[ToolCall] = []
+        for position, call in enumerate(message.get("tool_calls") or ()):
+            if isinstance(call, dict):
+                completed += self._tool_delta({"index": position, **call})
+        return completed + close_tool_calls(state)
+
     def _tool_delta(self, call: dict[str, Any]) -> list[ToolCall]:
+        ident = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
         index = as_int(call.get("index"))
         if index is None:
-            index = len(self._by_index) if call.get("id") else max(self._by_index, default=0)
+            known = [i for i, t in self._by_index.items() if ident is not None and t.id == ident]
+            if known:
+                index = known[0]
+            elif ident is not None:
+                index = max(self._by_index, default=-1) + 1
+            else:
+                index = max(self._by_index, default=0)
         function = call.get("function") if isinstance(call.get("function"), dict) else {}
         completed: list[ToolCall] = []
         tool = self._by_index.get(index)
-        if tool is None or (call.get("id") and tool.id and call["id"] != tool.id):
+        if tool is None or (ident and tool.id and ident != tool.id):
             # a new call starts: every earlier one is complete
             completed = close_tool_calls(self.state)
-            tool = ToolCall(id=call.get("id"), index=index, type=call.get("type") or "function")
+            kind = call.get("type") if isinstance(call.get("type"), str) else "function"
+            tool = ToolCall(id=ident, index=index, type=kind)
             self._by_index[index] = tool
             self.state.tool_calls.append(tool)
+        elif tool.id is None and ident:
+            tool.id = ident
         if isinstance(function.get("name"), str):
             tool.name += function["name"]
         if isinstance(function.get("arguments"), str):
@@ -107,19 +156,23 @@ class OpenAIChatReducer(Reducer):
         return completed
 
     def _usage(self, usage: dict[str, Any]) -> None:
-        prompt = usage.get("prompt_tokens_details")
-        completion = usage.get("completion_tokens_details")
+        prompt = as_dict(usage.get("prompt_tokens_details"))
+        completion = as_dict(usage.get("completion_tokens_details"))
         set_usage(
             self.state,
             input_tokens=as_int(usage.get("prompt_tokens")),
             output_tokens=as_int(usage.get("completion_tokens")),
-            cached_tokens=as_int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else None,
-            reasoning_tokens=as_int(completion.get("reasoning_tokens"))
-            if isinstance(completion, dict)
-            else None,
+            cached_tokens=as_int(prompt.get("cached_tokens")),
+            cache_write_tokens=as_int(prompt.get("cache_write_tokens")),
+            reasoning_tokens=as_int(completion.get("reasoning_tokens")),
         )
-        if usage.get("cost") is not None:  # OpenRouter reports what it charged
-            self.state.provider_data["reported_cost"] = usage["cost"]
+        data = self.state.provider_data
+        if isinstance(usage.get("cost"), (int, float)) and not isinstance(usage["cost"], bool):
+            # OpenRouter's usage accounting: what it charged, in its credits
+            data["reported_cost"] = usage["cost"]
+            data.setdefault("price_provider", "openrouter")
+            if isinstance(usage.get("cost_details"), dict):
+                data["reported_cost_details"] = usage["cost_details"]
 
     @classmethod
     def message_param(cls, state: StreamState) -> dict[str, Any]:
@@ -173,6 +226,11 @@ class OpenAIChatReducer(Reducer):
         for tool, output in tools_and_outputs:
             ident, name = tool_identity(tool)
             messages.append(
-                {"role": "tool", "content": output_text(output), "tool_call_id": ident, "name": name}
+                {
+                    "role": "tool",
+                    "content": output_text(output),
+                    "tool_call_id": ident,
+                    "name": name,
+                }
             )
         return messages
