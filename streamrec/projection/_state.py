@@ -85,7 +85,9 @@ class StreamState(BaseModel):
     fn_args: dict[str, Any] = Field(default_factory=dict)
     dynamic_config: dict[str, Any] | None = None
     user_message_param: dict[str, Any] | None = None
-    message_param: dict[str, Any] = Field(default_factory=dict)
+    # the assistant turn in the provider's shape; for OpenAI Responses the list of output
+    # items, because that is what goes back into ``input`` (``input += response.output``)
+    message_param: dict[str, Any] | list[dict[str, Any]] = Field(default_factory=dict)
     cost_metadata: dict[str, Any] = Field(default_factory=dict)
     cost: Decimal | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -157,7 +159,7 @@ class CallResponse(BaseModel):
     thinking: str = ""
     finish_reasons: list[str] | None
     tool_calls: list[ToolCall]
-    message_param: dict[str, Any]
+    message_param: dict[str, Any] | list[dict[str, Any]]
     usage: Usage
     input_tokens: int | None
     cached_tokens: int | None
