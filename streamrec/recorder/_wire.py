@@ -9,8 +9,11 @@ the caller but not stored.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
+from datetime import date, datetime, time
+from enum import Enum
 from typing import Any
 
 from ..events import SSEEvent
@@ -60,12 +63,41 @@ def _dump_sdk_object(chunk: Any, api: str) -> dict[str, Any] | None:
     kind = getattr(chunk, "type", None)
     if api == "anthropic.messages" and isinstance(kind, str) and kind not in _ANTHROPIC_WIRE:
         return None
-    data: dict[str, Any] = chunk.model_dump(
-        mode="json", exclude_unset=True, by_alias=True, exclude=set(_SDK_ONLY_FIELDS)
+    dumped = chunk.model_dump(
+        mode="python", exclude_unset=True, by_alias=True, exclude=set(_SDK_ONLY_FIELDS)
     )
-    if api == "anthropic.messages" and kind == "content_block_stop":
-        data.pop("content_block", None)  # MessageStream's snapshot, not wire
+    data: dict[str, Any] = _jsonable(dumped)
+    if api == "anthropic.messages":
+        # MessageStream's snapshots ride on these events; they were never on the wire
+        if kind == "content_block_stop":
+            data.pop("content_block", None)
+        elif kind == "message_stop":
+            data.pop("message", None)
     return data
+
+
+def _jsonable(value: Any) -> Any:
+    """Python-mode SDK values as the wire's JSON values.
+
+    Bytes are standard, padded base64, as proto3 JSON (Gemini's ``thoughtSignature``,
+    ``inlineData``) and the providers send them; pydantic's JSON mode would write
+    the URL-safe alphabet, which is not what was received.
+    """
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, Enum):
+        return _jsonable(value.value)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "model_dump"):  # a model held in an untyped field
+        return _jsonable(value.model_dump(mode="python", exclude_unset=True, by_alias=True))
+    return str(value)
 
 
 def _event_name(data: Mapping[str, Any], api: str) -> str | None:
