@@ -35,3 +35,76 @@ class TestPostgresStore(StoreContract):
     def test_it_is_postgres(self, store: Store) -> None:
         assert store.engine.dialect.name == "postgresql"
         assert store.engine.dialect.driver == "psycopg"
+
+
+_RECORDER_PROCESS = """
+import sys
+from streamrec import SSEEvent, Store, record
+from tests.chunks import text_stream
+store = Store(sys.argv[1])
+for n in range(5):
+    stream = record([SSEEvent(c) for c in text_stream([f"p{sys.argv[2]}-{n}-{i}" for i in range(30)])], api="openai", store=store)
+    for _ in stream:
+        pass
+    print(stream.stream_id, flush=True)
+store.close()
+"""
+
+
+def test_several_processes_record_into_one_sqlite_file(sqlite_url: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RECORDER_PROCESS, sqlite_url, str(p)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=root,
+        )
+        for p in range(4)
+    ]
+    ids = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0
+        ids += out.split()
+    assert len(ids) == 20
+    with Store(sqlite_url) as store:
+        assert {r["stream_id"] for r in store.streams()} == set(ids)
+        assert store.verify() == []
+        for sid in ids:
+            state = store.state(sid)
+            prefix = state.content.split("-")[0] + "-" + state.content.split("-")[1]
+            assert state.content == "".join(f"{prefix}-{i}" for i in range(30))
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_many_first_opens_at_once_create_the_schema_once(
+    backend: str, sqlite_url: str, request: pytest.FixtureRequest
+) -> None:
+    import threading
+
+    url = sqlite_url if backend == "sqlite" else request.getfixturevalue("pg_url")
+    errors: list[BaseException] = []
+    stores: list[Store] = []
+
+    def open_it() -> None:
+        try:
+            stores.append(Store(url))
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert {s.revision() for s in stores} == {"0001"}
+    for s in stores:
+        s.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -34,6 +35,12 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+# Alembic's ``context`` is module-global: one migration at a time per process
+# (other processes are kept out by the database's own locks, see env.py).
+_LOCK = threading.Lock()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to ``revision`` (head by default)."""
-    command.upgrade(_config(engine), revision)
+    with _LOCK:
+        command.upgrade(_config(engine), revision)

@@ -60,9 +60,9 @@ class Store:
 
     def _open(self, create: bool, migrate: bool) -> None:
         head = migrations.head_revision()
-        with self._errors("open the database"):
-            current = migrations.current_revision(self.engine)
-            tables = set(inspect(self.engine).get_table_names())
+        current, tables = self._inspect()
+        if current is None and tables - {"alembic_version"}:
+            current, tables = self._inspect()  # another process may have just created it
         if current is None:
             if tables - {"alembic_version"}:
                 raise NotAStreamrecDatabase(
@@ -87,15 +87,26 @@ class Store:
                 "run `streamrec db upgrade`"
             )
 
+    def _inspect(self) -> tuple[str | None, set[str]]:
+        with self._errors("open the database"):
+            current = migrations.current_revision(self.engine)
+            tables = set(inspect(self.engine).get_table_names())
+        return current, tables
+
     @property
     def display_url(self) -> str:
         """The URL with any password hidden."""
         return self.engine.url.render_as_string(hide_password=True)
 
     def upgrade(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision`` with Alembic."""
+        """Bring the schema to ``revision`` with Alembic (safe when processes race to do it)."""
         with self._errors("upgrade the schema"):
-            migrations.upgrade(self.engine, revision)
+            migrations.upgrade(self._write_engine(), revision)
+
+    def _write_engine(self) -> Engine:
+        if self._writer_engine is None:
+            self._writer_engine = make_engine(self.url, writer=True)
+        return self._writer_engine
 
     def revision(self) -> str | None:
         """The schema revision the database is at."""
@@ -139,8 +150,7 @@ class Store:
         ``chunk_count``/``last_seq`` forward; ``summaries`` (full rows, from the
         projection) replace what the row holds.
         """
-        if self._writer_engine is None:
-            self._writer_engine = make_engine(self.url, writer=True)
+        engine = self._write_engine()
         rows = [
             {
                 "stream_id": e.stream_id,
@@ -159,7 +169,7 @@ class Store:
             seen[0] += e.kind is EventKind.CHUNK
             seen[1] = max(seen[1], e.seq)
         starts = [e for e in batch if e.kind is EventKind.STARTED]
-        with self._errors("append events"), self._writer_engine.begin() as conn:
+        with self._errors("append events"), engine.begin() as conn:
             for started in starts:
                 conn.execute(insert(streams), [_started_row(started)])
             if rows:
