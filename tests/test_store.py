@@ -96,7 +96,7 @@ def test_many_first_opens_at_once_create_the_schema_once(
     def open_it() -> None:
         try:
             stores.append(Store(url))
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=open_it) for _ in range(6)]
