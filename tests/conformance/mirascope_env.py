@@ -62,7 +62,7 @@ def _is_complete(venv: Path) -> bool:
 def _interpreter_tag() -> str:
     # The base interpreter (not a venv's python): running pytest from a venv or from
     # the bare interpreter of the same Python must share one cache.
-    base = getattr(sys, "_base_executable", sys.executable)
+    base = os.path.realpath(sys.base_prefix)
     return f"{MIRASCOPE_VERSION} py{sys.version_info.major}.{sys.version_info.minor} {base}"
 
 
@@ -125,8 +125,12 @@ def _build(target: Path, log: list[str]) -> None:
         opt = _run([*pip, req], "pip install (optional)")
         log.append(f"optional {req}: exit {opt.returncode}")
     check = _run(
-        [py, "-c", "import mirascope, openai, anthropic; print(mirascope.__version__ "
-         "if hasattr(mirascope, '__version__') else '')"],
+        [
+            py,
+            "-c",
+            "import mirascope, openai, anthropic; print(mirascope.__version__ "
+            "if hasattr(mirascope, '__version__') else '')",
+        ],
         "import check",
     )
     if check.returncode != 0:
@@ -150,11 +154,12 @@ def mirascope_python(venv_dir: Path | None = None) -> Path:
         if _is_complete(venv):  # another process built it while we waited
             return _venv_python(venv)
         tmp = Path(tempfile.mkdtemp(prefix=f"{venv.name}.building-", dir=venv.parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private; the venv is a plain cache
         log: list[str] = []
         try:
-            # venv scripts embed their absolute path: build at a temporary path, then
-            # the console scripts would point to it; we only use `bin/python -m ...`
-            # and `bin/python` is a symlink to the base interpreter, so the rename is safe.
+            # Console scripts in bin/ embed the temporary path in their shebang; only
+            # `bin/python` (a symlink to the base interpreter, finding pyvenv.cfg next
+            # to itself) is used, so the rename below is safe.
             _build(tmp, log)
             if venv.exists():  # stale or half-built leftovers of an older run
                 shutil.rmtree(venv)

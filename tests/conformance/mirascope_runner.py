@@ -11,6 +11,7 @@ Input, a JSON object on stdin::
       "base_url": "http://127.0.0.1:PORT/v1",     # the local upstream
       "model": "gpt-4o-mini",
       "prompt": "Say hello",                         # the user message
+      "messages": [{"role": "user", ...}, ...],      # or a whole conversation (provider shape)
       "system": "optional system prompt",
       "prompt_template": "optional {city} template", # with "fn_args": {"city": "Paris"}
       "fn_args": {...},
@@ -75,15 +76,19 @@ OUTPUT_KEYS = (
     "tool_message_params",
 )
 
-# The fixed tools the local upstream's "tools" scenarios call. A spec given as a bare
-# name picks one of these; a dict spec builds a tool from a JSON schema.
+# The fixed tools the local upstream's "tools" scenarios call (tests/upstream.py's
+# TOOL_CALLS). A spec given as a bare name picks one of these; a dict spec builds a
+# tool from a JSON schema.
 BUILTIN_TOOLS: dict[str, dict[str, Any]] = {
     "get_weather": {
         "name": "get_weather",
         "description": "Get the current weather in a city.",
         "parameters": {
             "type": "object",
-            "properties": {"city": {"type": "string", "description": "The city name."}},
+            "properties": {
+                "city": {"type": "string", "description": "The city name."},
+                "unit": {"type": "string", "description": "celsius or fahrenheit."},
+            },
             "required": ["city"],
         },
     },
@@ -92,8 +97,8 @@ BUILTIN_TOOLS: dict[str, dict[str, Any]] = {
         "description": "Get the current time in a time zone.",
         "parameters": {
             "type": "object",
-            "properties": {"tz": {"type": "string", "description": "An IANA time zone."}},
-            "required": ["tz"],
+            "properties": {"timezone": {"type": "string", "description": "An IANA time zone."}},
+            "required": ["timezone"],
         },
     },
     "get_status": {
@@ -120,7 +125,9 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        return (
+            value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        )
     if isinstance(value, decimal.Decimal):
         return str(value)
     if isinstance(value, enum.Enum):
@@ -139,10 +146,10 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     if callable(dump):
         try:
             return jsonable(dump(mode="json"), _depth + 1)
-        except Exception:  # noqa: BLE001 - robustness over precision
+        except Exception:
             try:
                 return jsonable(dump(), _depth + 1)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 return repr(value)
     return str(value)
 
@@ -151,15 +158,14 @@ def _safe(fn: Any) -> Any:
     """``fn()`` made JSON-ready, or ``{"__error__": ...}`` when it raises."""
     try:
         return jsonable(fn())
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return {"__error__": f"{type(exc).__name__}: {exc}"}
 
 
 def build_tool(spec: str | dict[str, Any]) -> type:
     """A Mirascope ``BaseTool`` subclass named after the spec (``_name()`` is the class name)."""
-    from pydantic import Field, create_model
-
     from mirascope.core import BaseTool
+    from pydantic import Field, create_model
 
     if isinstance(spec, str):
         if spec not in BUILTIN_TOOLS:
@@ -176,6 +182,7 @@ def build_tool(spec: str | dict[str, Any]) -> type:
             fields[prop] = (py_type, Field(..., description=desc))
         else:
             fields[prop] = (py_type | None, Field(None, description=desc))
+
     class _CallableTool(BaseTool):
         def call(self) -> str:  # BaseTool.call is abstract
             return f"{self._name()} called with {self.args}"
@@ -194,9 +201,17 @@ def build_function(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         fn_args = dict(request.get("fn_args") or {})
         params = ", ".join(fn_args)
         namespace: dict[str, Any] = {}
-        exec(f"def prompt_fn({params}): ...", namespace)  # noqa: S102 - names come from the test
+        exec(f"def prompt_fn({params}): ...", namespace)
         fn = prompt_template(template)(namespace["prompt_fn"])
         return fn, fn_args
+
+    messages = request.get("messages")
+    if messages:  # a whole conversation, in the provider's own message shape
+
+        def prompt_fn(prompt: str) -> Any:
+            return [dict(m) for m in messages]
+
+        return prompt_fn, {"prompt": request.get("prompt", "")}
 
     system = request.get("system")
     if system:
@@ -220,9 +235,8 @@ def make_stream(request: dict[str, Any]) -> Any:
     tools = [build_tool(spec) for spec in request.get("tools") or []] or None
     fn, fn_args = build_function(request)
     if provider == "openai":
-        from openai import OpenAI
-
         from mirascope.core import openai as m_openai
+        from openai import OpenAI
 
         client = OpenAI(
             base_url=request["base_url"], api_key="sk-test", default_headers=headers, max_retries=0
@@ -232,7 +246,6 @@ def make_stream(request: dict[str, Any]) -> Any:
         )(fn)
     elif provider == "anthropic":
         from anthropic import Anthropic
-
         from mirascope.core import anthropic as m_anthropic
 
         client = Anthropic(
@@ -314,7 +327,11 @@ def collect(stream: Any, request: dict[str, Any], tools: list[Any], error: Any) 
             "cost": resp.cost,
             "message_param": jsonable(resp.message_param),
             "tools": [
-                {"name": t._name(), "args": jsonable(t.args), "id": getattr(t.tool_call, "id", None)}
+                {
+                    "name": t._name(),
+                    "args": jsonable(t.args),
+                    "id": getattr(t.tool_call, "id", None),
+                }
                 for t in (resp.tools or [])
             ],
             "response": jsonable(resp.response),
@@ -351,17 +368,17 @@ def run(request: dict[str, Any]) -> tuple[dict[str, Any], int]:
         for index, (chunk, tool) in enumerate(stream):
             row: dict[str, Any] = {
                 "index": index,
-                "content": _safe(lambda: chunk.content),
-                "finish_reasons": _safe(lambda: chunk.finish_reasons),
+                "content": _safe(lambda c=chunk: c.content),
+                "finish_reasons": _safe(lambda c=chunk: c.finish_reasons),
                 "tool": tool._name() if tool is not None else None,
             }
             if raw:
-                row["chunk"] = _safe(lambda: chunk.chunk)
+                row["chunk"] = _safe(lambda c=chunk: c.chunk)
             yields.append(row)
             if tool is not None:
                 tools.append(tool)
                 tool_rows.append(describe_tool(tool, index))
-    except Exception as exc:  # noqa: BLE001 - reported in the JSON
+    except Exception as exc:
         error = {
             "type": type(exc).__name__,
             "message": str(exc),

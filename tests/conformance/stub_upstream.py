@@ -24,9 +24,14 @@ from typing import Any
 SCENARIO_HEADER = "x-upstream-scenario"
 
 OPENAI_MODEL = "gpt-4o-mini-2024-07-18"
-ANTHROPIC_MODEL = "claude-3-5-haiku-20241022"
+ANTHROPIC_MODEL = "claude-3-5-sonnet-20241022"
 
 Frame = tuple[str | None, str]  # (SSE event name, data)
+
+# The tool calls every "tools" scenario makes (tests/upstream.py's TOOL_CALLS), as the
+# argument fragments their deltas carry.
+WEATHER_ARGS = ['{"ci', 'ty": "Pa', 'ris", "unit": "cel', 'sius"}']
+TIME_ARGS = ['{"timezone": ', '"Europe/Paris"}']
 
 
 # ---------------------------------------------------------------- OpenAI chat
@@ -89,19 +94,27 @@ def openai_chat(name: str, body: dict[str, Any]) -> Iterator[Frame]:
             yield None, _oa_chunk([_oa_delta({"content": piece})], cid=cid)
         yield None, _oa_chunk([_oa_delta({}, "stop")], cid=cid)
         if include_usage:
-            usage = _oa_usage(2006, 3, cached=1920) if name == "openai_chat.usage" else _oa_usage(12, 3)
+            usage = (
+                _oa_usage(2006, 3, cached=1920) if name == "openai_chat.usage" else _oa_usage(12, 3)
+            )
             yield None, _oa_chunk([], usage, cid=cid)
     elif name in ("openai_chat.tools", "openai_chat.tools_no_finish"):
         yield None, _oa_chunk([_oa_delta({"role": "assistant", "content": None})], cid=cid)
-        calls = [("call_weather_1", "get_weather", ['{"ci', 'ty": "Pa', 'ris"}'])]
+        calls = [("call_weather_1", "get_weather", WEATHER_ARGS)]
         if name == "openai_chat.tools":
-            calls.append(("call_time_2", "get_time", ['{"tz": ', '"Europe/Paris"}']))
+            calls.append(("call_time_2", "get_time", TIME_ARGS))
         for index, (call_id, fn, parts) in enumerate(calls):
-            yield None, _oa_chunk(
-                [_oa_delta({"tool_calls": [_oa_tool_start(index, call_id, fn)]})], cid=cid
+            yield (
+                None,
+                _oa_chunk(
+                    [_oa_delta({"tool_calls": [_oa_tool_start(index, call_id, fn)]})], cid=cid
+                ),
             )
             for part in parts:
-                yield None, _oa_chunk([_oa_delta({"tool_calls": [_oa_tool_args(index, part)]})], cid=cid)
+                yield (
+                    None,
+                    _oa_chunk([_oa_delta({"tool_calls": [_oa_tool_args(index, part)]})], cid=cid),
+                )
         if name == "openai_chat.tools":
             yield None, _oa_chunk([_oa_delta({}, "tool_calls")], cid=cid)
             if include_usage:
@@ -160,11 +173,21 @@ def anthropic(name: str, body: dict[str, Any]) -> Iterator[Frame]:
         pass  # straight to a tool call whose input is empty
     elif name in ("anthropic.text", "anthropic.cache", "anthropic.tools"):
         text = ["Hello", ", world", "!"] if name != "anthropic.tools" else ["Let me ", "check."]
-        yield _an({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+        yield _an(
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            }
+        )
         yield _an({"type": "ping"})
         for piece in text:
             yield _an(
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": piece},
+                }
             )
         yield _an({"type": "content_block_stop", "index": 0})
     else:
@@ -175,8 +198,8 @@ def anthropic(name: str, body: dict[str, Any]) -> Iterator[Frame]:
         delta_usage = {"output_tokens": 42}
         for index, (tid, fn, parts) in enumerate(
             [
-                ("toolu_weather_1", "get_weather", ['{"ci', 'ty": "Pa', 'ris"}']),
-                ("toolu_time_2", "get_time", ['', '{"tz": "Europe/Paris"}']),
+                ("toolu_weather_1", "get_weather", WEATHER_ARGS),
+                ("toolu_time_2", "get_time", ["", *TIME_ARGS]),
             ],
             start=1,
         ):
@@ -203,12 +226,21 @@ def anthropic(name: str, body: dict[str, Any]) -> Iterator[Frame]:
             {
                 "type": "content_block_start",
                 "index": 0,
-                "content_block": {"type": "tool_use", "id": "toolu_status_1", "name": "get_status", "input": {}},
+                "content_block": {
+                    "type": "tool_use",
+                    "id": "toolu_status_1",
+                    "name": "get_status",
+                    "input": {},
+                },
             }
         )
         # what the API sends for a tool without parameters: one empty partial_json
         yield _an(
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ""}}
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": ""},
+            }
         )
         yield _an({"type": "content_block_stop", "index": 0})
     yield _an(

@@ -53,8 +53,9 @@ def take_request(state: StreamState, started: StreamStarted, messages_key: str) 
     state.call_kwargs = {k: v for k, v in request.items() if k not in {"stream", "stream_options"}}
     tools = request.get("tools")
     state.tool_types = [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
-    users = [m for m in state.messages if isinstance(m, dict) and m.get("role") == "user"]
-    state.user_message_param = users[-1] if users else None
+    # BaseStream's meaning: the message this call sent, when it is the user's turn
+    last = state.messages[-1] if state.messages else None
+    state.user_message_param = last if isinstance(last, dict) and last.get("role") == "user" else None
     return request
 
 
