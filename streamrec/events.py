@@ -93,7 +93,8 @@ class StoredEvent:
         """The typed payload of this event."""
         if self.kind is EventKind.CHUNK:
             return ChunkPayload(data=self.payload, event=self.event)
-        return _PAYLOADS[self.kind].model_validate_json(self.payload)
+        payload: EventPayload = _PAYLOADS[self.kind].model_validate_json(self.payload)
+        return payload
 
 
 class _Payload(BaseModel):
@@ -150,7 +151,7 @@ class ToolResult(_Payload):
 
 EventPayload = StreamStarted | StreamCompleted | StreamFailed | StreamInterrupted | ToolResult
 
-_PAYLOADS: dict[EventKind, type[_Payload]] = {
+_PAYLOADS: dict[EventKind, type[EventPayload]] = {
     EventKind.STARTED: StreamStarted,
     EventKind.COMPLETED: StreamCompleted,
     EventKind.FAILED: StreamFailed,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from ..errors import StoreError
 from ._schema import streams
@@ -23,10 +23,11 @@ def stats(store: Store, by: str = "model", *, since: str | None = None) -> list[
     """One row per group: streams, chunks, tokens, exact cost, mean time to first chunk."""
     if by not in GROUPS:
         raise StoreError(f"cannot group by {by!r} (one of {', '.join(GROUPS)})")
-    if by == "day":
-        key = func.substr(func.cast(streams.c.started_at, streams.c.name.type), 1, 10)
-    else:
-        key = streams.c[by]
+    key: ColumnElement[Any] = (
+        func.substr(func.cast(streams.c.started_at, streams.c.name.type), 1, 10)
+        if by == "day"
+        else streams.c[by]
+    )
     query = (
         select(
             key.label("group"),
