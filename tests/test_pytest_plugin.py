@@ -66,3 +66,23 @@ def test_replay_mode_serves_recordings_and_fails_tests_with_unrecorded_requests(
     result.stdout.fnmatch_lines(
         ["*no recording matches POST /v1/chat/completions*streamrec record*"]
     )
+
+
+def test_a_jsonl_export_in_the_repository_is_a_store(
+    pytester: pytest.Pytester, recorded_db: str
+) -> None:
+    from streamrec.store import export_lines
+
+    with Store(recorded_db) as store:
+        exported = "".join(line + "\n" for line in export_lines(store))
+    pytester.path.joinpath("recordings.jsonl").write_text(exported)
+    pytester.makepyfile(
+        test_app=APP_TEST.replace("EXPECTED", repr(echo_text("openai.chat.completions", REQUEST)))
+    )
+    result = pytester.runpytest_subprocess(
+        "--streamrec-db", "recordings.jsonl", "-k", "test_recorded"
+    )
+    result.assert_outcomes(passed=1)
+    assert (
+        pytester.path.joinpath("recordings.jsonl").read_text() == exported
+    )  # replay writes nothing

@@ -11,14 +11,19 @@ points the SDKs' base-URL variables (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``
 - ``auto``: replays what is recorded and records what is not.
 
 Mode and store: ``--streamrec-mode`` / ``$STREAMREC_MODE`` / ini ``streamrec_mode``;
-``--streamrec-db`` / ``$STREAMREC_DB`` / ini ``streamrec_db``.
+``--streamrec-db`` / ``$STREAMREC_DB`` / ini ``streamrec_db``. A store ending in
+``.jsonl`` is a ``streamrec export`` file kept in the repository: it is loaded
+into a scratch database, and written back (sorted, diffable) after a session
+that recorded something new.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,6 +68,23 @@ class StreamrecSession:
     speed: float
     servers: dict[str, Any] = field(default_factory=dict)
     matchers: dict[str, Any] = field(default_factory=dict)
+    jsonl: Path | None = None
+    loaded: frozenset[str] = frozenset()
+
+    @classmethod
+    def open(cls, url: str | None, speed: float, scratch: Path) -> StreamrecSession:
+        """A session on a database URL, or on a JSONL export loaded into a scratch database."""
+        if url and url.endswith(".jsonl"):
+            from ..store import import_lines
+
+            path = Path(url)
+            store = Store(scratch / "recordings.db")
+            loaded: list[str] = []
+            if path.exists():
+                with path.open(encoding="utf-8") as lines:
+                    loaded, _ = import_lines(store, lines)
+            return cls(store, speed, jsonl=path, loaded=frozenset(loaded))
+        return cls(Store(url), speed)
 
     def server(self, mode: str) -> Any:
         from .._serving import BackgroundServer
@@ -86,8 +108,18 @@ class StreamrecSession:
         return self.servers[mode]
 
     def close(self) -> None:
+        """Stop the servers; write a JSONL store back if this session recorded into it."""
         for server in self.servers.values():
             server.stop()
+        if self.jsonl is not None:
+            self.store.writer.flush()
+            if set(self.store.stream_ids()) - self.loaded:
+                from ..store import export_lines
+
+                self.jsonl.parent.mkdir(parents=True, exist_ok=True)
+                self.jsonl.write_text(
+                    "".join(line + "\n" for line in export_lines(self.store)), encoding="utf-8"
+                )
         self.store.close()
 
 
@@ -136,7 +168,8 @@ def streamrec_session(request: pytest.FixtureRequest) -> Iterator[StreamrecSessi
     """The session's store and servers."""
     config = request.config
     url = config.getoption("--streamrec-db") or config.getini("streamrec_db") or None
-    session = StreamrecSession(Store(url), config.getoption("--streamrec-speed"))
+    scratch = Path(tempfile.mkdtemp(prefix="streamrec-"))
+    session = StreamrecSession.open(url, config.getoption("--streamrec-speed"), scratch)
     yield session
     session.close()
 
