@@ -1,0 +1,291 @@
+"""The recording proxy: an ASGI app in front of the providers, for programs we cannot touch.
+
+Each request goes to its provider's upstream with ``httpx.AsyncClient``; the
+response streams back chunk by chunk as it arrives (``send(stream=True)`` in,
+``StreamingResponse`` out, nothing buffered) while the shared ``Exchange``
+records the LLM calls. Faults pass through as the program would have seen
+them: an upstream error status and body unchanged, a connection dropped
+mid-stream as a dropped connection (the response is aborted, not ended), and
+an unreachable upstream as a 502 whose JSON says which one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from typing import Any
+
+import anyio
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+
+from .._serving import BackgroundServer
+from ..providers import endpoint_for
+from ..store import Store, default_store
+from ._exchange import IDENTITY, Exchange, OnFinish, open_exchange
+from ._routes import client_env, resolve_upstreams, split_provider, upstream_url
+
+__all__ = ["STREAM_ID_HEADER", "ProxyServer", "RecordingProxy", "proxy_app"]
+
+log = logging.getLogger("streamrec.proxy")
+
+#: response header naming the id a call was recorded under
+STREAM_ID_HEADER = "x-streamrec-stream-id"
+
+# hop-by-hop headers (RFC 9110 7.6.1) are per connection, never forwarded; host
+# comes from the upstream URL; date and server are set by the proxy's own server
+_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "host",
+        "expect",
+    }
+)
+_NOT_RETURNED = _HOP | {"date", "server"}
+_CLIENT_LEFT = "the client disconnected before the response ended"
+# LLM calls may think for minutes before the first byte: only connecting is bounded
+_TIMEOUT = httpx.Timeout(connect=15.0, read=None, write=60.0, pool=None)
+
+
+class UpstreamDropped(Exception):
+    """Raised into the server to abort the client's response when the upstream's broke."""
+
+
+class _QuietDrops(logging.Filter):
+    """uvicorn logs an aborted response as an ASGI error; ours are on purpose and logged by us."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, UpstreamDropped)
+
+
+def _quiet_uvicorn() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietDrops) for f in logger.filters):
+        logger.addFilter(_QuietDrops())
+
+
+class RecordingProxy:
+    """ASGI app forwarding every request to its provider's upstream, recording the LLM calls.
+
+    ``upstreams`` maps provider (``openai``, ``anthropic``, ``google``) to base
+    URL; providers not named use ``$STREAMREC_UPSTREAM_<P>`` or the public API.
+    ``on_finish(recording)`` runs (on the server's thread) as each call ends.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store | None = None,
+        upstreams: Mapping[str, str] | None = None,
+        name: str | None = None,
+        tags: Iterable[str] = (),
+        on_finish: OnFinish | None = None,
+    ) -> None:
+        self.store = store if store is not None else default_store()
+        self.upstreams = resolve_upstreams(upstreams)
+        self.stream_ids: list[str] = []
+        """Ids of the calls recorded, in the order they started."""
+        self._name = name
+        self._tags = list(tags)
+        self._on_finish = on_finish
+        # one client per event loop serving us: its pooled connections belong to that loop
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._closers: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
+        self._active = 0
+        _quiet_uvicorn()
+
+    @property
+    def active(self) -> int:
+        """Requests being forwarded right now."""
+        return self._active
+
+    async def aclose(self) -> None:
+        """Close the upstream connections opened on the running loop."""
+        closer = self._closers.pop(asyncio.get_running_loop(), None)
+        if closer is not None:
+            await closer.aclose()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":  # no lifespan or websockets: BackgroundServer runs none
+            return
+        self._active += 1
+        try:
+            await self._forward(Request(scope, receive), scope, receive, send)
+        finally:
+            self._active -= 1
+
+    async def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = httpx.AsyncClient(
+                timeout=_TIMEOUT,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+                follow_redirects=False,
+                trust_env=False,  # $HTTP_PROXY must not catch the proxy's own loopback calls
+            )
+            # nobody may tell us the server stops (BackgroundServer runs no lifespan),
+            # but asyncio.run closes every open async generator of its loop when it
+            # ends: this one then closes the client while the loop still runs
+            closer = self._closer(loop, client)
+            await closer.asend(None)
+            self._closers[loop] = closer
+        return client
+
+    async def _closer(
+        self, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            self._clients.pop(loop, None)
+            self._closers.pop(loop, None)
+            await client.aclose()
+
+    async def _forward(
+        self, request: Request, scope: dict[str, Any], receive: Any, send: Any
+    ) -> None:
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"").decode("latin-1")
+        provider, path = split_provider(raw_path.decode("latin-1"), request.headers, query)
+        base = self.upstreams[provider]
+        headers = [(k, v) for k, v in request.headers.items() if k not in _HOP]
+        exchange: Exchange | None = None
+        content: Any = None
+        endpoint = endpoint_for(request.method, path)
+        if endpoint is not None:
+            content = await request.body()
+            exchange = open_exchange(
+                endpoint,
+                content,
+                store=self.store,
+                name=self._name,
+                tags=self._tags,
+                on_finish=self._on_finish,
+            )
+            if exchange is not None:
+                self.stream_ids.append(exchange.stream_id)
+                headers = [(k, v) for k, v in headers if k != IDENTITY[0]] + [IDENTITY]
+        elif "content-length" in request.headers or "transfer-encoding" in request.headers:
+            content = request.stream()  # unrecorded bodies (uploads) stream through
+        client = await self._client()
+        outgoing = client.build_request(
+            request.method, upstream_url(base, path, query), headers=headers, content=content
+        )
+        try:
+            upstream = await client.send(outgoing, stream=True)
+        except httpx.HTTPError as exc:
+            if exchange is not None:
+                exchange.unreachable(exc)
+            message = f"streamrec proxy: could not reach the {provider} upstream {base}: {exc!r}"
+            log.warning("%s", message)
+            body = {"error": {"type": "upstream_unreachable", "message": message}}
+            await JSONResponse(body, status_code=502)(scope, receive, send)
+            return
+        except BaseException:
+            if exchange is not None:
+                exchange.close(_CLIENT_LEFT)
+            raise
+        await self._respond(upstream, exchange, scope, receive, send)
+
+    async def _respond(
+        self,
+        upstream: httpx.Response,
+        exchange: Exchange | None,
+        scope: Any,
+        receive: Any,
+        send: Any,
+    ) -> None:
+        head = [
+            (k, v)
+            for k, v in upstream.headers.raw
+            if k.decode("latin-1").lower() not in _NOT_RETURNED
+        ]
+        if exchange is not None:
+            exchange.response(upstream.status_code, upstream.headers)
+            head.append((STREAM_ID_HEADER.encode(), exchange.stream_id.encode()))
+        body = _relay(upstream, exchange)
+        response = StreamingResponse(body, status_code=upstream.status_code)
+        response.raw_headers = head
+        try:
+            await response(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await body.aclose()
+                await upstream.aclose()
+            if exchange is not None:
+                exchange.close(_CLIENT_LEFT)
+
+
+async def _relay(
+    upstream: httpx.Response, exchange: Exchange | None
+) -> AsyncGenerator[bytes, None]:
+    """The upstream's body chunks as they arrive, recorded on the way."""
+    try:
+        async for chunk in upstream.aiter_raw():
+            if exchange is not None:
+                exchange.feed(chunk)
+            yield chunk
+    except httpx.HTTPError as exc:
+        if exchange is not None:
+            exchange.dropped(exc)
+        log.warning("streamrec proxy: the upstream broke off a response (%r); aborting it", exc)
+        raise UpstreamDropped(str(exc)) from exc
+    if exchange is not None:
+        exchange.end()
+
+
+class ProxyServer:
+    """``with ProxyServer(RecordingProxy(store=…)) as server:`` the proxy on loopback, in a thread.
+
+    ``server.env`` holds the base-URL variables that point the SDKs at it.
+    """
+
+    def __init__(self, proxy: RecordingProxy, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.proxy = proxy
+        self._server = BackgroundServer(proxy, host=host, port=port)
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the proxy."""
+        return self._server.url
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The SDKs' base-URL variables (``OPENAI_BASE_URL``, …) for this proxy."""
+        return client_env(self.url)
+
+    def start(self) -> ProxyServer:
+        """Start serving; returns once the proxy accepts connections."""
+        self._server.start()
+        return self
+
+    def stop(self, drain: float = 2.0) -> None:
+        """Let requests in flight finish (up to ``drain`` s), then stop serving."""
+        deadline = time.monotonic() + drain
+        while self.proxy.active and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._server.stop()
+
+    def __enter__(self) -> ProxyServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def proxy_app(**kwargs: Any) -> RecordingProxy:
+    """The recording proxy as an ASGI app (``RecordingProxy``'s keyword arguments)."""
+    return RecordingProxy(**kwargs)
