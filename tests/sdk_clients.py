@@ -43,7 +43,22 @@ def call(
     headers = {SCENARIO_HEADER: scenario} if scenario else {}
     if mode == "sync":
         return _SYNC[kind](prompt, headers, base_url, http_client)
-    return asyncio.run(_ASYNC[kind](prompt, headers, base_url, http_client))
+    return asyncio.run(
+        acall(kind, prompt, scenario=scenario, base_url=base_url, http_client=http_client)
+    )
+
+
+async def acall(
+    kind: str,
+    prompt: str,
+    *,
+    scenario: str | None = None,
+    base_url: str | None = None,
+    http_client: Any = None,
+) -> str:
+    """``call`` in async mode, on the running loop (an async ``http_client`` must live on it)."""
+    headers = {SCENARIO_HEADER: scenario} if scenario else {}
+    return await _ASYNC[kind](prompt, headers, base_url, http_client)
 
 
 def _openai_kwargs(
