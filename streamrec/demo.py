@@ -1,9 +1,10 @@
 """``streamrec demo``: the whole flow offline, against a bundled sample upstream on loopback.
 
 The sample upstream speaks OpenAI's Chat Completions SSE format; the real
-``openai`` SDK calls it, streamrec records the stream, replays it from the
-store, and rebuilds its state, so a newcomer sees every part work without an
-API key or a network.
+``openai`` SDK calls it through the recording proxy (the path ``streamrec
+record`` takes), streamrec records the stream, replays it from the store, and
+rebuilds its state, so a newcomer sees every part work without an API key or
+a network.
 """
 
 from __future__ import annotations
@@ -99,32 +100,45 @@ def sample_upstream(delay: float = 0.02) -> Any:
 
 
 def run_demo(store: Store, echo: Callable[[str], None]) -> StreamState:
-    """Record the sample stream through the openai SDK, replay it, print its rebuilt state."""
+    """Record the sample stream (openai SDK → recording proxy → sample upstream), replay it,
+    print its rebuilt state.
+
+    The SDK is pointed at the proxy exactly as ``streamrec record`` points a
+    program at it, so the demo walks the path real recordings take.
+    """
     try:
         import openai
     except ImportError:
         raise StreamrecError(
             "the demo drives the real openai SDK: pip install 'streamrec[demo]'"
         ) from None
-    from . import record
     from ._serving import BackgroundServer
+    from .recorder import ProxyServer, Recording, RecordingProxy
 
+    finished: list[Recording] = []
     with BackgroundServer(sample_upstream()) as upstream:
-        client = openai.OpenAI(base_url=f"{upstream.url}/v1", api_key="sk-demo-not-a-key")
-        echo(f"1. recording a stream from the sample upstream at {upstream.url} into {store.display_url}")
-        sdk_stream = client.chat.completions.create(**DEMO_REQUEST)
-        recorded = record(sdk_stream, api="openai.chat.completions", request=DEMO_REQUEST, store=store, name="demo")
-        live = []
-        for chunk in recorded:
-            if chunk.choices and chunk.choices[0].delta.content:
-                live.append(chunk.choices[0].delta.content)
-        client.close()
+        proxy = RecordingProxy(
+            store=store, upstreams={"openai": upstream.url}, name="demo", on_finish=finished.append
+        )
+        with ProxyServer(proxy) as server:
+            base_url = server.env["OPENAI_BASE_URL"]
+            echo(f"1. recording: openai SDK -> streamrec proxy {server.url} -> sample upstream {upstream.url}")
+            echo(f"   (the SDK's base URL is {base_url}; events go to {store.display_url})")
+            live = []
+            with openai.OpenAI(base_url=base_url, api_key="sk-demo-not-a-key", max_retries=0) as client:
+                for chunk in client.chat.completions.create(**DEMO_REQUEST):
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        live.append(chunk.choices[0].delta.content)
+    store.writer.flush()
+    if not finished:
+        raise StreamrecError("the demo stream was not recorded (see the warnings above)")
+    recording = finished[0]
     echo(f"   live text: {''.join(live)!r}")
-    echo(f"   stream id: {recorded.stream_id}")
+    echo(f"   stream id: {recording.stream_id}")
     echo("2. replaying it from the store (raw chunks, byte for byte):")
-    for data in replay(recorded.stream_id, store=store):
+    for data in replay(recording.stream_id, store=store):
         echo(f"   {data[:96]}{'…' if len(data) > 96 else ''}")
-    state = store.state(recorded.stream_id)
+    state = store.state(recording.stream_id)
     echo("3. state rebuilt from the event log alone:")
     for key in (
         "content",
@@ -139,6 +153,7 @@ def run_demo(store: Store, echo: Callable[[str], None]) -> StreamState:
         echo(f"   {key:15} {getattr(state, key)!r}")
     tools = [(t.name, t.args) for t in state.tool_calls]
     echo(f"   {'tool_calls':15} {tools!r}")
-    same = state.model_dump(exclude={"cost_metadata"}) == recorded.state.model_dump(exclude={"cost_metadata"})
+    exclude = {"cost_metadata"}
+    same = state.model_dump(exclude=exclude) == recording.state.model_dump(exclude=exclude)
     echo(f"   rebuilt state equals live state: {same}")
     return state
