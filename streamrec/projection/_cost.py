@@ -15,6 +15,7 @@ genai-prices' auto-update is never started, so this makes no network call.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 from decimal import Decimal
 from importlib.metadata import version
@@ -36,7 +37,7 @@ def price(state: StreamState) -> tuple[Decimal | None, dict[str, Any]]:
     model = state.model or state.requested_model
     meta: dict[str, Any] = {
         "source": "genai-prices",
-        "prices_version": version("genai-prices"),
+        "prices_version": _prices_version(),
         "provider": state.provider,
         "model": model,
         "input_tokens": usage.input_tokens,
@@ -60,7 +61,9 @@ def price(state: StreamState) -> tuple[Decimal | None, dict[str, Any]]:
         return None, meta
     tier = data.get("service_tier")
     context = {"service_tier": tier} if isinstance(tier, str) else None
-    when = datetime.fromtimestamp(state.start_time / 1000, timezone.utc) if state.start_time else None
+    when = (
+        datetime.fromtimestamp(state.start_time / 1000, timezone.utc) if state.start_time else None
+    )
     last_error: Exception | None = None
     for provider_id in _candidates(state):
         try:
@@ -87,6 +90,12 @@ def price(state: StreamState) -> tuple[Decimal | None, dict[str, Any]]:
         return total, meta
     meta["reason"] = f"no price for model {model!r}: {last_error}"
     return None, meta
+
+
+@functools.cache
+def _prices_version() -> str:
+    """The installed genai-prices, whose bundled data priced the figure (read once)."""
+    return version("genai-prices")
 
 
 def _candidates(state: StreamState) -> list[str | None]:

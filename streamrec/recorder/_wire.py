@@ -47,6 +47,7 @@ def to_wire(chunk: Any, api: str) -> tuple[str, str | None] | None:
     if isinstance(chunk, (bytes, bytearray, memoryview)):
         text = bytes(chunk).decode("utf-8", errors="surrogateescape")
         return text, _event_name_from_text(text, api)
+    data: dict[str, Any] | None
     if isinstance(chunk, Mapping):
         data = dict(chunk)
     elif hasattr(chunk, "model_dump"):

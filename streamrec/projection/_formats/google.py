@@ -97,7 +97,10 @@ class GoogleReducer(Reducer):
         body = decode(data)
         state = self.state
         if "error" in body:
-            error = as_dict(body["error"])
+            if not isinstance(body["error"], dict):
+                set_error(state, "error", body["error"])
+                return []
+            error = body["error"]
             set_error(
                 state,
                 error.get("status") or error.get("code"),

@@ -137,14 +137,14 @@ class OpenAIChatReducer(Reducer):
                 index = max(self._by_index, default=-1) + 1
             else:
                 index = max(self._by_index, default=0)
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        function = as_dict(call.get("function"))
         completed: list[ToolCall] = []
         tool = self._by_index.get(index)
         if tool is None or (ident and tool.id and ident != tool.id):
             # a new call starts: every earlier one is complete
             completed = close_tool_calls(self.state)
-            kind = call.get("type") if isinstance(call.get("type"), str) else "function"
-            tool = ToolCall(id=ident, index=index, type=kind)
+            kind = call.get("type")
+            tool = ToolCall(id=ident, index=index, type=kind if isinstance(kind, str) else "function")
             self._by_index[index] = tool
             self.state.tool_calls.append(tool)
         elif tool.id is None and ident:
