@@ -124,7 +124,8 @@ def test_text(mode: str, upstream: Upstream, fstore: Store) -> None:
             MODEL, "google", input_tokens=8, output_tokens=out, cached=0
         )
         assert state.cost_metadata["priced_provider"] == "google"
-        assert state.messages == request["contents"]
+        system = {"role": "system", "parts": [{"text": "Be brief."}]}
+        assert state.messages == [system, *request["contents"]]
         assert state.user_message_param == request["contents"][0]
         assert state.call_params == {"config": request["config"]}
         assert state.message_param == {"role": "model", "parts": [{"text": ECHO}]}
@@ -260,7 +261,11 @@ def test_raw_sse_is_byte_exact(upstream: Upstream, fstore: Store) -> None:
     assert list(replay(stream.stream_id, store=fstore)) == [c.data for c in chunks]
     state = stream.state
     assert [t.name for t in state.tool_calls] == [n for n, _ in TOOL_CALLS]
-    assert state.messages == body["contents"] and "systemInstruction" not in state.call_params
+    assert state.messages == [
+        {"role": "system", "parts": [{"text": "Be brief."}]},
+        *body["contents"],
+    ]
+    assert "systemInstruction" not in state.call_params
     assert state.call_kwargs["systemInstruction"] == body["systemInstruction"]
 
 

@@ -54,6 +54,18 @@ from ._common import (
 _TEXT_KEYS = frozenset({"text", "thought", "thoughtSignature"})
 
 
+def _parts_of(system: Any) -> list[Any]:
+    """The parts of a system instruction given as text, a part, a list, or a content."""
+    if isinstance(system, str):
+        return [{"text": system}]
+    if isinstance(system, dict):
+        parts = system.get("parts")
+        return list(parts) if isinstance(parts, list) else [system]
+    if isinstance(system, list):
+        return [{"text": p} if isinstance(p, str) else p for p in system]
+    return []
+
+
 @register
 class GoogleReducer(Reducer):
     """``google.generate_content``."""
@@ -67,9 +79,13 @@ class GoogleReducer(Reducer):
         state.provider_data["parts"] = []
 
     def start(self, started: StreamStarted) -> None:
-        """Read a REST body (``contents``, ``systemInstruction``, ``tools``) or SDK kwargs
-        (``contents``, ``config``); the system instruction stays out of ``messages``, as in
-        Mirascope, and is kept in ``call_kwargs``."""
+        """Read a REST body (``contents``, ``systemInstruction``, ``tools``) or the SDK's
+        kwargs (``contents``, ``config.system_instruction``, ``config.tools``).
+
+        ``messages`` is the conversation as sent: the system instruction first, as a
+        ``{"role": "system", "parts": [...]}`` content (Gemini carries it beside
+        ``contents``; this is where the other formats keep it), then ``contents``.
+        """
         state = self.state
         request = dict(started.request)
         contents = request.get("contents")
@@ -77,10 +93,13 @@ class GoogleReducer(Reducer):
             contents = [{"role": "user", "parts": [{"text": contents}]}]
         elif isinstance(contents, dict):
             contents = [contents]
-        state.messages = list(contents) if isinstance(contents, list) else []
+        config = as_dict(request.get("config"))
+        system = request.get("systemInstruction", config.get("system_instruction"))
+        system_parts = _parts_of(system)
+        state.messages = [{"role": "system", "parts": system_parts}] if system_parts else []
+        state.messages += list(contents) if isinstance(contents, list) else []
         state.call_params = {k: v for k, v in request.items() if k not in _NOT_PARAMS}
         state.call_kwargs = {k: v for k, v in request.items() if k != "stream"}
-        config = as_dict(request.get("config"))
         tools = request.get("tools") if request.get("tools") is not None else config.get("tools")
         declarations: list[dict[str, Any]] = []
         for tool in tools if isinstance(tools, list) else ():
@@ -89,7 +108,9 @@ class GoogleReducer(Reducer):
             declarations += [d for d in found or () if isinstance(d, dict)]
         state.tool_types = declarations
         users = [
-            m for m in state.messages if isinstance(m, dict) and m.get("role", "user") == "user"
+            m
+            for m in state.messages[1 if system_parts else 0 :]
+            if isinstance(m, dict) and m.get("role", "user") == "user"
         ]
         state.user_message_param = users[-1] if users else None
 
