@@ -18,7 +18,9 @@ __all__ = ["BackgroundServer", "bind"]
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """A listening-ready TCP socket on ``host:port`` (0: any free port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto given explicitly: asyncio only turns Nagle off (TCP_NODELAY) on accepted
+    # sockets whose proto is IPPROTO_TCP; with 0, small writes wait up to 40 ms for ACKs
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return sock
