@@ -57,9 +57,9 @@ def _print_json(value: Any) -> None:
 def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     cells = [[("" if v is None else str(v)) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _db_option(f: Any) -> Any:
@@ -446,7 +446,7 @@ def sql(ctx: click.Context, query: str, as_json: bool, limit: int | None) -> Non
     """Run a read-only SQL query over the `streams` and `events` tables."""
     columns, rows = _store(ctx).sql(query, limit=limit)
     if as_json:
-        _print_json([dict(zip(columns, r)) for r in rows])
+        _print_json([dict(zip(columns, r, strict=True)) for r in rows])
     else:
         _table(rows, columns)
 
