@@ -348,3 +348,20 @@ def test_secrets_are_forwarded_but_never_stored(
         )
     assert state.stream_id and state.stream_id in dump
     assert "SECRET" not in dump
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_replay_server_gives_back_the_bytes_the_proxy_forwarded(
+    kind: str, server: ProxyServer, store: Store
+) -> None:
+    from streamrec._serving import BackgroundServer
+    from streamrec.replay import replay_app
+
+    path, body = _BODIES[kind]
+    live = httpx.post(server.url + path, json=body)
+    assert live.status_code == 200
+    _settled(server, store)
+    with BackgroundServer(replay_app(store)) as replaying:
+        again = httpx.post(replaying.url + _unprefixed(path), json=body)
+    assert again.status_code == 200
+    assert again.content == live.content

@@ -1,14 +1,25 @@
-"""The proxy's pure parts: SSE splitting at any byte boundary, and routing requests upstream."""
+"""The proxy's pure parts: SSE splitting at any byte boundary, routing, and the sans-I/O exchange."""
 
 from __future__ import annotations
 
+import gzip
+import zlib
+
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamrec import SSEEvent
+from streamrec import SSEEvent, Store
 from streamrec.errors import RecorderError
-from streamrec.recorder import SSESplitter, client_env, parse_upstreams, resolve_upstreams
+from streamrec.providers import endpoint_for
+from streamrec.recorder import (
+    SSESplitter,
+    client_env,
+    open_exchange,
+    parse_upstreams,
+    resolve_upstreams,
+)
 from streamrec.recorder._routes import split_provider, upstream_url
 
 
@@ -142,3 +153,35 @@ def test_client_env_matches_what_each_sdk_expects() -> None:
         "ANTHROPIC_BASE_URL": "http://127.0.0.1:9/anthropic",
         "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9/google",
     }
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_compressed_body_is_recorded_decoded(encoding: str, store: Store) -> None:
+    """We ask upstreams for identity, but one may compress anyway; the bytes pass as they are."""
+    wire = b'data: {"a":1}\n\ndata: [DONE]\n\n'
+    packed = gzip.compress(wire) if encoding == "gzip" else zlib.compress(wire)
+    exchange = open_exchange(endpoint_for("POST", "/v1/chat/completions"), b"{}", store=store)
+    assert exchange is not None
+    headers = httpx.Headers({"content-type": "text/event-stream", "content-encoding": encoding})
+    exchange.response(200, headers)
+    for i in range(0, len(packed), 7):
+        exchange.feed(packed[i : i + 7])
+    exchange.end()
+    store.writer.flush()
+    events = store.events(exchange.stream_id)
+    assert [e.payload for e in events if e.kind.value == "chunk"] == ['{"a":1}', "[DONE]"]
+    assert events[-1].kind.value == "stream.completed"
+
+
+def test_a_body_we_cannot_decode_is_a_failed_recording_not_a_broken_stream(store: Store) -> None:
+    exchange = open_exchange(endpoint_for("POST", "/v1/messages"), b"{}", store=store)
+    assert exchange is not None
+    exchange.response(
+        200, httpx.Headers({"content-type": "text/event-stream", "content-encoding": "br"})
+    )
+    exchange.feed(b"\x8b\x00\x80garbage")
+    exchange.end()
+    store.writer.flush()
+    state = store.state(exchange.stream_id)
+    assert state.status == "failed"
+    assert state.error and "content-encoding 'br'" in state.error["message"]
