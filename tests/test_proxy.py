@@ -6,8 +6,10 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -365,3 +367,35 @@ def test_the_replay_server_gives_back_the_bytes_the_proxy_forwarded(
         again = httpx.post(replaying.url + _unprefixed(path), json=body)
     assert again.status_code == 200
     assert again.content == live.content
+
+
+def test_an_upstream_killed_mid_stream(store: Store) -> None:
+    """Not a scripted drop: the upstream's process is killed while it streams."""
+    code = (
+        "import sys, time; from tests.upstream import Upstream; "
+        "u = Upstream().start(); print(u.base_url, flush=True); time.sleep(120)"
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    with subprocess.Popen(
+        [sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, text=True
+    ) as dying:
+        assert dying.stdout is not None
+        base = dying.stdout.readline().strip()
+        proxy = RecordingProxy(store=store, upstreams={"anthropic": base})
+        path, body = _BODIES["anthropic"]
+        received = bytearray()
+        with ProxyServer(proxy) as server, httpx.Client(base_url=server.url) as client:
+            with (
+                pytest.raises(httpx.RemoteProtocolError),
+                client.stream(
+                    "POST", path, json=body, headers={SCENARIO_HEADER: "anthropic.slow"}
+                ) as response,
+            ):
+                for part in response.iter_raw():
+                    received += part
+                    dying.kill()
+            [state] = _settled(server, store)
+    assert state.status == "failed"
+    chunks = _chunks(store, state.stream_id or "")
+    assert chunks and chunks == _events(bytes(received))
+    assert chunks[-1].event != "message_stop"
