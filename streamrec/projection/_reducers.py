@@ -40,7 +40,7 @@ class Reducer:
         return close_tool_calls(self.state)
 
     @classmethod
-    def message_param(cls, state: StreamState) -> dict[str, Any]:
+    def message_param(cls, state: StreamState) -> dict[str, Any] | list[dict[str, Any]]:
         """The assistant message in the provider's shape, to append to the conversation."""
         return {}
 

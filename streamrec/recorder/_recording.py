@@ -102,9 +102,8 @@ class Recording:
 
     def fail(self, error: BaseException, status_code: int | None = None) -> list[ToolCall]:
         """The stream raised (or the provider answered with an error)."""
-        payload = StreamFailed(
-            error_type=type(error).__name__, message=str(error), status_code=status_code
-        )
+        error_type, message = _describe(error)
+        payload = StreamFailed(error_type=error_type, message=message, status_code=status_code)
         return self._finish(EventKind.FAILED, payload.model_dump_json(exclude_none=True))
 
     def interrupt(self, reason: str) -> list[ToolCall]:
@@ -190,3 +189,13 @@ class Recording:
             StoreWarning,
             stacklevel=4,
         )
+
+
+def _describe(error: BaseException) -> tuple[str, str]:
+    """(type, message) of an error; for an SDK error carrying the provider's error body
+    (Anthropic's in-stream ``event: error``, say) the provider's own type and message."""
+    body = getattr(error, "body", None)
+    detail = body.get("error") if isinstance(body, dict) else None
+    if isinstance(detail, dict) and isinstance(detail.get("type"), str):
+        return detail["type"], str(detail.get("message") or error)
+    return type(error).__name__, str(error)

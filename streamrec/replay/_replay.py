@@ -27,7 +27,15 @@ ChunkFormat = Literal["raw", "json", "sse", "sdk"]
 StoreLike = Store | str | os.PathLike[str] | None
 _FORMATS = ("raw", "json", "sse", "sdk")
 # other names people reach for
-_ALIASES = {"text": "raw", "bytes": "raw", "dict": "json", "dicts": "json", "event": "sse", "sdk_objects": "sdk", "openai": "sdk"}
+_ALIASES = {
+    "text": "raw",
+    "bytes": "raw",
+    "dict": "json",
+    "dicts": "json",
+    "event": "sse",
+    "sdk_objects": "sdk",
+    "openai": "sdk",
+}
 
 
 def _load(stream_id: str, store: StoreLike) -> tuple[str, list[StoredEvent]]:
@@ -51,7 +59,10 @@ def _shape(event: StoredEvent, api: str, fmt: str) -> tuple[bool, Any]:
         return False, None  # `[DONE]` and other non-JSON sentinels have no decoded form
     if fmt == "json":
         return True, data
-    return (True, to_sdk(api, data)) if isinstance(data, dict) else (False, None)
+    if not isinstance(data, dict):
+        return False, None
+    value = to_sdk(api, data)  # None for events an SDK never yields (Anthropic's ping)
+    return value is not None, value
 
 
 def _check(fmt: str, speed: float) -> str:

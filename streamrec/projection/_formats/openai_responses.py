@@ -391,7 +391,7 @@ class OpenAIResponsesReducer(Reducer):
     # -- provider-shaped outputs --------------------------------------------------------
 
     @classmethod
-    def message_param(cls, state: StreamState) -> list[dict[str, Any]]:  # type: ignore[override]
+    def message_param(cls, state: StreamState) -> list[dict[str, Any]]:
         """The output items: append them to ``input`` (``input += response.output``)."""
         return copy.deepcopy(list(state.provider_data.get("output") or ()))
 
