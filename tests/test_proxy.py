@@ -399,3 +399,35 @@ def test_an_upstream_killed_mid_stream(store: Store) -> None:
     chunks = _chunks(store, state.stream_id or "")
     assert chunks and chunks == _events(bytes(received))
     assert chunks[-1].event != "message_stop"
+
+
+def test_the_app_runs_a_lifespan_and_closes_its_connections_at_shutdown(
+    store: Store, upstream: Upstream
+) -> None:
+    """Served by a server that runs lifespans (``uvicorn module:app``), shutdown closes the pool."""
+    import asyncio
+
+    proxy = RecordingProxy(store=store, upstreams={"openai": upstream.base_url})
+
+    async def main() -> list[str]:
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        sent: list[str] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message["type"])
+
+        await inbox.put({"type": "lifespan.startup"})
+        life = asyncio.create_task(proxy({"type": "lifespan"}, inbox.get, send))
+        transport = httpx.ASGITransport(app=proxy)
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as client:
+            path, body = _BODIES["openai_chat"]
+            assert (await client.post(path, json=body)).status_code == 200
+        assert proxy._clients  # an upstream connection pool is open
+        await inbox.put({"type": "lifespan.shutdown"})
+        await life
+        assert not proxy._clients
+        return sent
+
+    assert asyncio.run(main()) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    store.writer.flush()
+    assert store.state(proxy.stream_ids[0]).status == "completed"

@@ -118,13 +118,26 @@ class RecordingProxy:
             await closer.aclose()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":  # no lifespan or websockets: BackgroundServer runs none
+        if scope["type"] == "lifespan":  # under a server that runs it (BackgroundServer does not)
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # websockets (realtime APIs) are not proxied
             return
         self._active += 1
         try:
             await self._forward(Request(scope, receive), scope, receive, send)
         finally:
             self._active -= 1
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     async def _client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
