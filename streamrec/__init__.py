@@ -3,14 +3,16 @@
 from .errors import NoMatchingRecording, StreamrecError
 from .events import SSEEvent
 from .projection import CallResponse, StreamState, ToolCall
-from .recorder import RecordedStream, record
+from .recorder import AsyncRecordingTransport, RecordedStream, RecordingTransport, record
 from .replay import ReplayStream, replay, replay_async, replay_stream
 from .store import Store
 
 __all__ = [
+    "AsyncRecordingTransport",
     "CallResponse",
     "NoMatchingRecording",
     "RecordedStream",
+    "RecordingTransport",
     "ReplayStream",
     "SSEEvent",
     "Store",

@@ -8,6 +8,7 @@ with ``--debug``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -79,7 +80,12 @@ def _db_option(f: Any) -> Any:
 
 
 @click.group(cls=_Group)
-@click.option("--db", metavar="URL", envvar=None, help="Database URL or SQLite path (default: $STREAMREC_DB, else .streamrec/streamrec.db).")
+@click.option(
+    "--db",
+    metavar="URL",
+    envvar=None,
+    help="Database URL or SQLite path (default: $STREAMREC_DB, else .streamrec/streamrec.db).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.version_option(package_name="streamrec")
 @click.pass_context
@@ -119,7 +125,9 @@ _UPSTREAM_HELP = (
 )
 
 
-def _upstreams(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+def _upstreams(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
     from .errors import RecorderError
     from .recorder import parse_upstreams
 
@@ -149,13 +157,20 @@ def stream_summary(row: dict[str, Any]) -> str:
 @click.option("--name", help="Record every call under this name.")
 @click.option("--tag", "tags", multiple=True, help="Tag every recorded call (repeatable).")
 @click.option(
-    "--upstream", "upstreams", multiple=True, metavar="PROVIDER=URL", callback=_upstreams,
+    "--upstream",
+    "upstreams",
+    multiple=True,
+    metavar="PROVIDER=URL",
+    callback=_upstreams,
     help=_UPSTREAM_HELP,
 )
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def record(
-    ctx: click.Context, name: str | None, tags: tuple[str, ...], upstreams: dict[str, str],
+    ctx: click.Context,
+    name: str | None,
+    tags: tuple[str, ...],
+    upstreams: dict[str, str],
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND with a recording proxy in front of the LLM providers.
@@ -190,16 +205,26 @@ def record(
 @main.command("proxy")
 @_db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port (default: a free one).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Port (default: a free one)."
+)
 @click.option("--name", help="Record every call under this name.")
 @click.option("--tag", "tags", multiple=True, help="Tag every recorded call (repeatable).")
 @click.option(
-    "--upstream", "upstreams", multiple=True, metavar="PROVIDER=URL", callback=_upstreams,
+    "--upstream",
+    "upstreams",
+    multiple=True,
+    metavar="PROVIDER=URL",
+    callback=_upstreams,
     help=_UPSTREAM_HELP,
 )
 @click.pass_context
 def proxy_cmd(
-    ctx: click.Context, host: str, port: int, name: str | None, tags: tuple[str, ...],
+    ctx: click.Context,
+    host: str,
+    port: int,
+    name: str | None,
+    tags: tuple[str, ...],
     upstreams: dict[str, str],
 ) -> None:
     """Run the recording proxy until interrupted, for programs started elsewhere.
@@ -217,8 +242,11 @@ def proxy_cmd(
         click.echo(stream_summary(summary_row(recording.state, -1)), err=True)
 
     proxy = RecordingProxy(
-        store=store, upstreams=resolve_upstreams(upstreams), name=name,
-        tags=tags, on_finish=finished,
+        store=store,
+        upstreams=resolve_upstreams(upstreams),
+        name=name,
+        tags=tags,
+        on_finish=finished,
     )
     try:
         server = ProxyServer(proxy, host=host, port=port)
@@ -227,8 +255,11 @@ def proxy_cmd(
     with server:
         click.echo(f"streamrec proxy on {server.url}, recording into {store.display_url}")
         if host not in ("127.0.0.1", "::1", "localhost"):
-            click.echo("streamrec: warning: listening beyond loopback; anyone who reaches "
-                       "this port can use the API keys sent through it", err=True)
+            click.echo(
+                "streamrec: warning: listening beyond loopback; anyone who reaches "
+                "this port can use the API keys sent through it",
+                err=True,
+            )
         for var, value in server.env.items():
             click.echo(f"export {var}={value}")
         _wait_until_interrupted()
@@ -270,14 +301,33 @@ def _row_json(row: dict[str, Any]) -> dict[str, Any]:
 
 @main.command("ls")
 @_db_option
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True, help="Show at most N streams.")
-@click.option("--status", type=click.Choice(["recording", "completed", "failed", "interrupted"]), help="Only streams in this status.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Show at most N streams.",
+)
+@click.option(
+    "--status",
+    type=click.Choice(["recording", "completed", "failed", "interrupted"]),
+    help="Only streams in this status.",
+)
 @click.option("--model", help="Only streams of this (requested or reported) model.")
 @click.option("--name", help="Only streams recorded under this name.")
 @click.option("--tag", help="Only streams with this tag.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_context
-def ls(ctx: click.Context, limit: int, status: str | None, model: str | None, name: str | None, tag: str | None, as_json: bool) -> None:
+def ls(
+    ctx: click.Context,
+    limit: int,
+    status: str | None,
+    model: str | None,
+    name: str | None,
+    tag: str | None,
+    as_json: bool,
+) -> None:
     """List recorded streams, newest first."""
     rows = _store(ctx).streams(limit=limit, status=status, model=model, name=name, tag=tag)
     if as_json:
@@ -317,7 +367,12 @@ def state_json(store: Store, stream_id: str) -> dict[str, Any]:
 @main.command()
 @_db_option
 @click.argument("stream_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the state as JSON (BaseStream attribute names as keys).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the state as JSON (BaseStream attribute names as keys).",
+)
 @click.option("--events/--no-events", default=True, help="Show the event timeline (text output).")
 @click.pass_context
 def show(ctx: click.Context, stream_id: str, as_json: bool, events: bool) -> None:
@@ -340,9 +395,19 @@ def show(ctx: click.Context, stream_id: str, as_json: bool, events: bool) -> Non
         ("cached_tokens", state.cached_tokens),
         ("output_tokens", state.output_tokens),
         ("reasoning_tokens", state.reasoning_tokens),
-        ("cost", f"${state.cost}" if state.cost is not None else f"unknown ({state.cost_metadata.get('reason')})"),
+        (
+            "cost",
+            f"${state.cost}"
+            if state.cost is not None
+            else f"unknown ({state.cost_metadata.get('reason')})",
+        ),
         ("chunks", state.chunk_count),
-        ("ttft_ms", None if state.time_to_first_chunk_ns is None else round(state.time_to_first_chunk_ns / 1e6, 3)),
+        (
+            "ttft_ms",
+            None
+            if state.time_to_first_chunk_ns is None
+            else round(state.time_to_first_chunk_ns / 1e6, 3),
+        ),
         ("duration_ms", None if state.duration_ns is None else round(state.duration_ns / 1e6, 3)),
     ]
     if state.error:
@@ -372,19 +437,63 @@ def show(ctx: click.Context, stream_id: str, as_json: bool, events: bool) -> Non
 # -- replay -------------------------------------------------------------------------------
 
 
-@main.command("replay")
+@main.command("replay", context_settings={"allow_interspersed_args": True})
 @_db_option
-@click.argument("stream_id")
-@click.option("--format", "fmt", type=click.Choice(["text", "raw", "jsonl", "sse"]), default="text", show_default=True,
-              help="text: the content as it streams; raw: each payload exactly, one per line; "
-              "jsonl: one event object per line; sse: the server-sent-events wire text.")
-@click.option("--speed", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="0 replays instantly, 1 with the recorded timing, N N-times faster.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[STREAM_ID | -- CMD…]")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "raw", "jsonl", "sse"]),
+    default="text",
+    show_default=True,
+    help="text: the content as it streams; raw: each payload exactly, one per line; "
+    "jsonl: one event object per line; sse: the server-sent-events wire text.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="0 replays instantly, 1 with the recorded timing, N N-times faster.",
+)
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Serve every recording over the providers' HTTP APIs instead; with -- CMD, run CMD "
+    "against it (base-URL variables set) and exit with its code.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: interface.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="With --serve: port (default: free)."
+)
 @click.pass_context
-def replay_cmd(ctx: click.Context, stream_id: str, fmt: str, speed: float) -> None:
-    """Re-emit a recorded stream, deterministically."""
+def replay_cmd(
+    ctx: click.Context,
+    args: tuple[str, ...],
+    fmt: str,
+    speed: float,
+    serve: bool,
+    host: str,
+    port: int,
+) -> None:
+    """Re-emit a recorded stream, deterministically (or serve recordings with --serve).
+
+    \b
+        streamrec replay ID --format raw
+        streamrec replay --serve -- python app.py
+
+    With --serve, an unmodified program's SDK calls are answered from the
+    recordings that match them; a call with no recording gets a 404 naming it
+    and the closest recordings, and the command exits 1 if CMD itself succeeded.
+    """
+    if serve:
+        _serve(ctx, list(args), speed, host, port)
+        return
+    if len(args) != 1:
+        raise click.UsageError("replay takes exactly one STREAM_ID (or --serve)")
     from .replay import replay, replay_stream
 
+    stream_id = args[0]
     store = _store(ctx)
     stream_id = store.resolve(stream_id)
     out = sys.stdout
@@ -411,12 +520,52 @@ def replay_cmd(ctx: click.Context, stream_id: str, fmt: str, speed: float) -> No
         out.flush()
 
 
+def _serve(ctx: click.Context, command: list[str], speed: float, host: str, port: int) -> None:
+    from ._serving import BackgroundServer
+    from .errors import ReplayError
+    from .recorder import client_env, run_command
+    from .replay import Matcher, replay_app
+
+    store = _store(ctx)
+    matcher = Matcher(store)
+    try:
+        server = BackgroundServer(
+            replay_app(store, speed=speed, matcher=matcher), host=host, port=port
+        )
+    except OSError as exc:
+        raise ReplayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    with server:
+        env = client_env(server.url)
+        if not command:
+            click.echo(f"streamrec replay server on {server.url}, serving {store.display_url}")
+            for var, value in env.items():
+                click.echo(f"export {var}={value}")
+            _wait_until_interrupted()
+            return
+        try:
+            code = run_command(command, {**os.environ, **env})
+        except FileNotFoundError:
+            click.echo(f"streamrec: error: command not found: {command[0]}", err=True)
+            ctx.exit(127)
+    for stream_id in matcher.served:
+        click.echo(f"replayed {stream_id}", err=True)
+    for miss in matcher.misses:
+        click.echo(f"streamrec: {miss}", err=True)
+    ctx.exit(code if code or not matcher.misses else 1)
+
+
 # -- history ------------------------------------------------------------------------------
 
 
 @main.command()
 @_db_option
-@click.option("--by", type=click.Choice(GROUPS), default="model", show_default=True, help="Group rows by this.")
+@click.option(
+    "--by",
+    type=click.Choice(GROUPS),
+    default="model",
+    show_default=True,
+    help="Group rows by this.",
+)
 @click.option("--since", metavar="DATE", help="Only streams started at or after DATE (ISO 8601).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_context
@@ -427,8 +576,20 @@ def stats_cmd(ctx: click.Context, by: str, since: str | None, as_json: bool) -> 
         _print_json(rows)
         return
     _table(
-        [(r["group"], r["streams"], r["chunks"], r["input_tokens"], r["cached_tokens"], r["output_tokens"],
-          f"${r['cost']}" if r["cost"] is not None else "", r["unpriced"], r["mean_ttft_ms"]) for r in rows],
+        [
+            (
+                r["group"],
+                r["streams"],
+                r["chunks"],
+                r["input_tokens"],
+                r["cached_tokens"],
+                r["output_tokens"],
+                f"${r['cost']}" if r["cost"] is not None else "",
+                r["unpriced"],
+                r["mean_ttft_ms"],
+            )
+            for r in rows
+        ],
         [by.upper(), "STREAMS", "CHUNKS", "IN", "CACHED", "OUT", "COST", "UNPRICED", "TTFT_MS"],
     )
 
@@ -457,7 +618,13 @@ def sql(ctx: click.Context, query: str, as_json: bool, limit: int | None) -> Non
 @main.command()
 @_db_option
 @click.argument("stream_ids", nargs=-1)
-@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Write here (default: stdout).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="Write here (default: stdout).",
+)
 @click.pass_context
 def export(ctx: click.Context, stream_ids: tuple[str, ...], output: Any) -> None:
     """Export streams (all, or the given ids) as JSONL events, one per line."""
@@ -517,8 +684,13 @@ def verify(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> No
 
 @main.command()
 @_db_option
-@click.option("--older-than", type=click.FloatRange(min=0), default=600.0, show_default=True,
-              help="Seconds without a new event after which a stream recorded on another host is taken as dead.")
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="Seconds without a new event after which a stream recorded on another host is taken as dead.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the recovered ids as JSON.")
 @click.pass_context
 def recover(ctx: click.Context, older_than: float, as_json: bool) -> None:
@@ -558,7 +730,9 @@ def current(ctx: click.Context, as_json: bool) -> None:
     store = _store(ctx)
     rev, head = store.revision(), head_revision()
     if as_json:
-        _print_json({"url": store.display_url, "revision": rev, "head": head, "up_to_date": rev == head})
+        _print_json(
+            {"url": store.display_url, "revision": rev, "head": head, "up_to_date": rev == head}
+        )
     else:
         click.echo(f"{rev} (head: {head})")
 

@@ -60,7 +60,9 @@ def sample_chunks() -> list[str]:
     chunks = [_chunk({"role": "assistant", "content": "", "refusal": None})]
     chunks += [_chunk({"content": w}) for w in _WORDS]
     call = {"index": 0, "id": "call_demo1", "type": "function"}
-    chunks.append(_chunk({"tool_calls": [{**call, "function": {"name": "get_weather", "arguments": ""}}]}))
+    chunks.append(
+        _chunk({"tool_calls": [{**call, "function": {"name": "get_weather", "arguments": ""}}]})
+    )
     chunks.append(_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}))
     chunks.append(_chunk({"tool_calls": [{"index": 0, "function": {"arguments": ' "Paris"}'}}]}))
     chunks.append(_chunk({}, "tool_calls"))
@@ -122,10 +124,14 @@ def run_demo(store: Store, echo: Callable[[str], None]) -> StreamState:
         )
         with ProxyServer(proxy) as server:
             base_url = server.env["OPENAI_BASE_URL"]
-            echo(f"1. recording: openai SDK -> streamrec proxy {server.url} -> sample upstream {upstream.url}")
+            echo(
+                f"1. recording: openai SDK -> streamrec proxy {server.url} -> sample upstream {upstream.url}"
+            )
             echo(f"   (the SDK's base URL is {base_url}; events go to {store.display_url})")
             live = []
-            with openai.OpenAI(base_url=base_url, api_key="sk-demo-not-a-key", max_retries=0) as client:
+            with openai.OpenAI(
+                base_url=base_url, api_key="sk-demo-not-a-key", max_retries=0
+            ) as client:
                 for chunk in client.chat.completions.create(**DEMO_REQUEST):
                     if chunk.choices and chunk.choices[0].delta.content:
                         live.append(chunk.choices[0].delta.content)

@@ -64,7 +64,7 @@ def test_replay_mode_serves_recordings_and_fails_tests_with_unrecorded_requests(
     result = pytester.runpytest_subprocess("--streamrec-db", recorded_db, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
-        ["*no recording matches POST /v1/chat/completions*streamrec record*"]
+        ["*no recording matches POST /openai/v1/chat/completions*streamrec record*"]
     )
 
 

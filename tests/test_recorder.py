@@ -231,4 +231,31 @@ def test_store_may_be_given_as_a_url(tmp_path: Path) -> None:
     stream = record(text_stream(["a"]), api="openai", store=url)
     list(stream)
     assert list(replay(stream.stream_id, store=url, format="text")) == text_stream(["a"])
-    assert list(replay(stream.stream_id, store=str(tmp_path / "by-url.db"), format="dict"))[1] == json.loads(text_stream(["a"])[1])
+    assert list(replay(stream.stream_id, store=str(tmp_path / "by-url.db"), format="dict"))[
+        1
+    ] == json.loads(text_stream(["a"])[1])
+
+
+def test_secret_named_fields_inside_content_are_data_not_secrets(store: Store) -> None:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "login",
+            "parameters": {
+                "type": "object",
+                "properties": {"password": {"type": "string"}, "key": {"type": "string"}},
+            },
+        },
+    }
+    request = {
+        **REQUEST,
+        "tools": [tool],
+        "api_key": "sk-x",
+        "extra_query": {"key": "AIza-secret", "alt": "sse"},
+    }
+    stream = record(text_stream(["a"]), api="openai", request=request, store=store)
+    list(stream)
+    stored = json.loads(store.events(stream.stream_id)[0].payload)["request"]
+    assert stored["tools"] == [tool]
+    assert stored["extra_query"] == {"alt": "sse"}
+    assert "api_key" not in stored and "AIza-secret" not in json.dumps(stored)

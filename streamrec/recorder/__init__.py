@@ -12,7 +12,7 @@ from ._routes import (
     parse_upstreams,
     resolve_upstreams,
 )
-from ._run import RecordedRun, run_recorded
+from ._run import RecordedRun, run_command, run_recorded
 from ._sse import SSESplitter
 from ._stream import RecordedStream, record
 from ._transport import STREAM_ID_EXTENSION, AsyncRecordingTransport, RecordingTransport
@@ -41,6 +41,7 @@ __all__ = [
     "proxy_app",
     "record",
     "resolve_upstreams",
+    "run_command",
     "run_recorded",
     "scrub",
     "to_wire",

@@ -27,7 +27,9 @@ SECRET_KEYS = frozenset(
         "client",
     }
 )
-_SECRETISH = re.compile(r"(^|[_-])(api[_-]?key|secret|password|access[_-]?token|auth[_-]?token)$", re.I)
+_SECRETISH = re.compile(
+    r"(^|[_-])(api[_-]?key|secret|password|access[_-]?token|auth[_-]?token)$", re.I
+)
 
 
 def is_secret_key(key: str) -> bool:
@@ -37,9 +39,36 @@ def is_secret_key(key: str) -> bool:
 
 
 def scrub(value: Any) -> Any:
-    """A copy of ``value`` with every secret-named key removed, at any depth."""
+    """A copy of a request with its credentials removed.
+
+    Secret-named keys go at the top level (``api_key=…``) and at any depth under
+    transport keys (headers, query parameters, client options). Content is left
+    alone: a tool schema with a property called ``key`` or ``password`` is data,
+    and altering it would change what was asked (and its fingerprint).
+    """
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        if isinstance(key, str):
+            if is_secret_key(key):
+                continue
+            if _TRANSPORT.search(key):
+                item = _scrub_deep(item)
+        out[key] = item
+    return out
+
+
+_TRANSPORT = re.compile(r"header|query|option|auth|credential", re.I)
+
+
+def _scrub_deep(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if not (isinstance(k, str) and is_secret_key(k))}
+        return {
+            k: _scrub_deep(v)
+            for k, v in value.items()
+            if not (isinstance(k, str) and is_secret_key(k))
+        }
     if isinstance(value, (list, tuple)):
-        return [scrub(v) for v in value]
+        return [_scrub_deep(v) for v in value]
     return value

@@ -19,7 +19,7 @@ from ..store import Store, default_store
 from ._proxy import ProxyServer, RecordingProxy
 from ._routes import resolve_upstreams
 
-__all__ = ["RecordedRun", "run_recorded"]
+__all__ = ["RecordedRun", "run_command", "run_recorded"]
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,17 @@ def run_recorded(
         tags=tags,
     )
     with ProxyServer(proxy) as server:
-        code = _run(list(argv), {**env, **server.env})
+        code = run_command(list(argv), {**env, **server.env})
     store.writer.flush()
     return RecordedRun(code, list(proxy.stream_ids))
 
 
-def _run(argv: list[str], env: dict[str, str]) -> int:
-    child = subprocess.Popen(argv, env=env)
+def run_command(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """Run ``argv`` with ``env`` in the foreground, passing signals on; its exit code as a shell gives it.
+
+    ``FileNotFoundError`` and ``PermissionError`` propagate when ``argv[0]`` cannot be run.
+    """
+    child = subprocess.Popen(list(argv), env=dict(env))
     forwarded = _forward_signals(child)
     try:
         interrupts = 0

@@ -35,7 +35,9 @@ _ANTHROPIC_WIRE = frozenset(
     }
 )
 # fields SDKs attach to parsed objects that were never on the wire
-_SDK_ONLY_FIELDS = frozenset({"sdk_http_response", "automatic_function_calling_history", "parsed", "snapshot"})
+_SDK_ONLY_FIELDS = frozenset(
+    {"sdk_http_response", "automatic_function_calling_history", "parsed", "snapshot"}
+)
 
 
 def to_wire(chunk: Any, api: str) -> tuple[str, str | None] | None:

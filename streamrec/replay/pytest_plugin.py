@@ -181,12 +181,12 @@ def streamrec(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[StreamrecFixture]:
     """Point the providers' SDKs at recordings (or the recording proxy) for this test."""
-    from ..providers import BASE_URL_ENV
+    from ..recorder import client_env
 
     mode = _mode(request)
     server = streamrec_session.server(mode)
-    for variable, prefix in BASE_URL_ENV.values():
-        monkeypatch.setenv(variable, f"{server.url}{prefix}")
+    for variable, value in client_env(server.url).items():
+        monkeypatch.setenv(variable, value)
     matcher = streamrec_session.matchers[mode]
     fixture = StreamrecFixture(
         mode, streamrec_session.store, server.url, matcher, len(matcher.served), len(matcher.misses)

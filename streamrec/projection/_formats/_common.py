@@ -55,7 +55,9 @@ def take_request(state: StreamState, started: StreamStarted, messages_key: str) 
     state.tool_types = [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
     # BaseStream's meaning: the message this call sent, when it is the user's turn
     last = state.messages[-1] if state.messages else None
-    state.user_message_param = last if isinstance(last, dict) and last.get("role") == "user" else None
+    state.user_message_param = (
+        last if isinstance(last, dict) and last.get("role") == "user" else None
+    )
     return request
 
 

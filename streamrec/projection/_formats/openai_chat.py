@@ -144,7 +144,9 @@ class OpenAIChatReducer(Reducer):
             # a new call starts: every earlier one is complete
             completed = close_tool_calls(self.state)
             kind = call.get("type")
-            tool = ToolCall(id=ident, index=index, type=kind if isinstance(kind, str) else "function")
+            tool = ToolCall(
+                id=ident, index=index, type=kind if isinstance(kind, str) else "function"
+            )
             self._by_index[index] = tool
             self.state.tool_calls.append(tool)
         elif tool.id is None and ident:

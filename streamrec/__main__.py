@@ -1,0 +1,5 @@
+"""``python -m streamrec``: the same as the ``streamrec`` command."""
+
+from .cli import main
+
+main()
