@@ -141,9 +141,10 @@ def run_demo(store: Store, echo: Callable[[str], None]) -> StreamState:
     recording = finished[0]
     echo(f"   live text: {''.join(live)!r}")
     echo(f"   stream id: {recording.stream_id}")
-    echo("2. replaying it from the store (raw chunks, byte for byte):")
+    echo("2. replaying it from the store (raw chunks, byte for byte; from each one's choices on):")
     for data in replay(recording.stream_id, store=store):
-        echo(f"   {data[:96]}{'…' if len(data) > 96 else ''}")
+        shown = data[data.find('"choices"') :] if '"choices"' in data else data
+        echo(f"   {shown[:92]}{'…' if len(shown) > 92 else ''}")
     state = store.state(recording.stream_id)
     echo("3. state rebuilt from the event log alone:")
     for key in (
