@@ -152,18 +152,25 @@ def stream_summary(row: dict[str, Any]) -> str:
     )
 
 
+def _recording_options(f: Any) -> Any:
+    """--name, --tag and --upstream, shared by `record` and `proxy`."""
+    f = click.option(
+        "--upstream",
+        "upstreams",
+        multiple=True,
+        metavar="PROVIDER=URL",
+        callback=_upstreams,
+        help=_UPSTREAM_HELP,
+    )(f)
+    f = click.option("--tag", "tags", multiple=True, help="Tag every recorded call (repeatable).")(
+        f
+    )
+    return click.option("--name", help="Record every call under this name.")(f)
+
+
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @_db_option
-@click.option("--name", help="Record every call under this name.")
-@click.option("--tag", "tags", multiple=True, help="Tag every recorded call (repeatable).")
-@click.option(
-    "--upstream",
-    "upstreams",
-    multiple=True,
-    metavar="PROVIDER=URL",
-    callback=_upstreams,
-    help=_UPSTREAM_HELP,
-)
+@_recording_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def record(
@@ -208,16 +215,7 @@ def record(
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="Port (default: a free one)."
 )
-@click.option("--name", help="Record every call under this name.")
-@click.option("--tag", "tags", multiple=True, help="Tag every recorded call (repeatable).")
-@click.option(
-    "--upstream",
-    "upstreams",
-    multiple=True,
-    metavar="PROVIDER=URL",
-    callback=_upstreams,
-    help=_UPSTREAM_HELP,
-)
+@_recording_options
 @click.pass_context
 def proxy_cmd(
     ctx: click.Context,

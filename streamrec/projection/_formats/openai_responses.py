@@ -273,34 +273,26 @@ class OpenAIResponsesReducer(Reducer):
         item["arguments"] = as_str(body.get("arguments"), "arguments")
         return self._track_tool(self._index_of(item), item, done=True)
 
+    def _reasoning_slot(self, body: dict[str, Any], *, summary: bool) -> dict[str, Any]:
+        """The summary part or reasoning-content part an event addresses, made on first use."""
+        item = self._item_for(body)
+        key, index, kind = (
+            ("summary", "summary_index", "summary_text")
+            if summary
+            else ("content", "content_index", "reasoning_text")
+        )
+        slot = self._slot(item.setdefault(key, []), as_index(body.get(index)), {})
+        slot.setdefault("type", kind)
+        return slot
+
     def _reasoning_delta(self, body: dict[str, Any], *, summary: bool) -> None:
         delta = as_str(body.get("delta"), "delta")
-        item = self._item_for(body)
-        if summary:
-            slot = self._slot(
-                item.setdefault("summary", []), as_index(body.get("summary_index")), {}
-            )
-            slot.setdefault("type", "summary_text")
-        else:
-            slot = self._slot(
-                item.setdefault("content", []), as_index(body.get("content_index")), {}
-            )
-            slot.setdefault("type", "reasoning_text")
+        slot = self._reasoning_slot(body, summary=summary)
         slot["text"] = (slot.get("text") or "") + delta
         self.state.thinking += delta
 
     def _reasoning_done(self, body: dict[str, Any], *, summary: bool) -> None:
-        item = self._item_for(body)
-        if summary:
-            slot = self._slot(
-                item.setdefault("summary", []), as_index(body.get("summary_index")), {}
-            )
-            slot.setdefault("type", "summary_text")
-        else:
-            slot = self._slot(
-                item.setdefault("content", []), as_index(body.get("content_index")), {}
-            )
-            slot.setdefault("type", "reasoning_text")
+        slot = self._reasoning_slot(body, summary=summary)
         slot["text"] = as_str(body.get("text"), "text")
         self._recompute()
 
