@@ -450,17 +450,15 @@ def _started_row(started: StoredEvent) -> dict[str, Any]:
     }
 
 
+_KINDS = {k.value: k for k in EventKind}
+
+
 def _stored(row: Any) -> StoredEvent:
-    return StoredEvent(
-        stream_id=row.stream_id,
-        seq=row.seq,
-        kind=EventKind(row.kind),
-        t_ns=row.t_ns,
-        recorded_at=_aware(row.recorded_at),
-        payload=row.payload,
-        event=row.event,
-        position=row.position,
-    )
+    # positional unpacking: replay reads every row through here, and it is the hot path
+    position, stream_id, seq, kind, t_ns, recorded_at, event, payload = row
+    if recorded_at.tzinfo is None:
+        recorded_at = recorded_at.replace(tzinfo=timezone.utc)
+    return StoredEvent(stream_id, seq, _KINDS[kind], t_ns, recorded_at, payload, event, position)
 
 
 def _row(row: Any) -> dict[str, Any]:
