@@ -21,14 +21,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-import openai  # noqa: E402
-import vcr  # noqa: E402
+import httpx
+import openai
+import vcr
 
-import streamrec  # noqa: E402
-from streamrec._serving import BackgroundServer  # noqa: E402
-from streamrec.replay import replay_app  # noqa: E402
-from tests.upstream import SCENARIO_HEADER, Frame, Scenario, Upstream, sse_data  # noqa: E402
+import streamrec
+from streamrec._serving import BackgroundServer
+from streamrec.replay import replay_app
+from tests.upstream import SCENARIO_HEADER, Frame, Scenario, Upstream, sse_data
 
 
 def _long(n: int) -> Scenario:
