@@ -258,7 +258,7 @@ def test_a_crashed_recorder_keeps_what_was_committed_and_recover_marks_it(db: st
         cwd=Path(__file__).parent.parent,
     )
     sid = done.stdout.strip()
-    with Store(db) as store:
+    with Store(db, recover=False) as store:
         assert store.stream(sid)["status"] == "recording"
     result = run("--db", db, "recover", "--json")
     assert result.exit_code == 0, result.output
@@ -269,6 +269,19 @@ def test_a_crashed_recorder_keeps_what_was_committed_and_recover_marks_it(db: st
         assert store.verify() == []
     assert json.loads(run("--db", db, "recover", "--json").stdout) == {"interrupted": []}
     assert run("--db", db, "replay", sid, "--format", "raw").stdout.count("\n") == 2
+
+
+def test_the_next_open_marks_a_dead_local_recorder_interrupted(db: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _DYING_RECORDER, db],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent,
+    )  # fmt: skip
+    sid = done.stdout.strip()
+    listed = json.loads(run("--db", db, "ls", "--json").stdout)
+    assert [(r["stream_id"], r["status"]) for r in listed] == [(sid, "interrupted")]
 
 
 def test_every_command_has_help_and_a_place_in_the_readme() -> None:

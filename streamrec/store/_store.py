@@ -36,7 +36,8 @@ class Store:
     ``.streamrec/streamrec.db``). ``create=False`` refuses to initialise a blank
     database (the CLI's read commands use it, so a typo does not create files);
     ``migrate=True`` upgrades an older schema (otherwise an older schema is an
-    error that says to run ``streamrec db upgrade``).
+    error that says to run ``streamrec db upgrade``). ``recover`` marks streams
+    whose recorder on this host has died as interrupted (see ``recover()``).
     """
 
     def __init__(
@@ -45,6 +46,7 @@ class Store:
         *,
         create: bool = True,
         migrate: bool = False,
+        recover: bool = True,
     ) -> None:
         self.url = resolve_url(url)
         self.engine: Engine = make_engine(self.url)
@@ -52,6 +54,9 @@ class Store:
         self._writer: Any = None
         self._lock = threading.Lock()
         self._open(create, migrate)
+        if recover:
+            # the design's "next open": streams whose recorder on this host died
+            self.recover(local_only=True)
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -367,11 +372,12 @@ class Store:
                     )
         return problems
 
-    def recover(self, *, older_than_s: float = 600.0) -> list[str]:
+    def recover(self, *, older_than_s: float = 600.0, local_only: bool = False) -> list[str]:
         """Mark streams left ``recording`` by a dead process as interrupted; return their ids.
 
         A recorder on this host whose pid is gone is dead; elsewhere, a stream
-        with no new event for ``older_than_s`` seconds is taken as dead.
+        with no new event for ``older_than_s`` seconds is taken as dead (unless
+        ``local_only``: opening a store recovers only what it can be sure of).
         """
         from ._writer import append_interrupted
 
@@ -385,11 +391,18 @@ class Store:
             pid = getattr(started, "pid", None)
             if host == socket.gethostname() and pid is not None:
                 dead = not _pid_alive(pid)
+            elif local_only:
+                continue
             else:
                 age = (now - _aware(last.recorded_at)).total_seconds() if last else older_than_s
                 dead = age >= older_than_s
             if dead and last is not None:
-                append_interrupted(self, stored, StreamInterrupted(reason="recorder process died"))
+                try:
+                    append_interrupted(
+                        self, stored, StreamInterrupted(reason="recorder process died")
+                    )
+                except StoreError:
+                    continue  # another process recovered it first
                 recovered.append(row["stream_id"])
         return recovered
 
