@@ -3,7 +3,7 @@
 from .errors import NoMatchingRecording, StreamrecError
 from .events import SSEEvent
 from .projection import CallResponse, StreamState, ToolCall
-from .recorder import AsyncRecordingTransport, RecordedStream, RecordingTransport, record
+from .recorder import AsyncRecordingTransport, RecordedStream, RecordingTransport, Redact, record
 from .replay import ReplayStream, replay, replay_async, replay_stream
 from .store import Store
 
@@ -13,6 +13,7 @@ __all__ = [
     "NoMatchingRecording",
     "RecordedStream",
     "RecordingTransport",
+    "Redact",
     "ReplayStream",
     "SSEEvent",
     "Store",

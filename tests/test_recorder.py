@@ -259,3 +259,28 @@ def test_secret_named_fields_inside_content_are_data_not_secrets(store: Store) -
     assert stored["tools"] == [tool]
     assert stored["extra_query"] == {"alt": "sse"}
     assert "api_key" not in stored and "AIza-secret" not in json.dumps(stored)
+
+
+def test_redaction_hooks_change_what_is_stored_not_what_is_yielded(store: Store) -> None:
+    from streamrec import Redact
+
+    def hide_emails(text: str) -> str:
+        return text.replace("ann@example.com", "[email]")
+
+    request = {**REQUEST, "messages": [{"role": "user", "content": "mail ann@example.com"}]}
+    source = text_stream(["to ", "ann@example.com"])
+    stream = record(
+        source,
+        api="openai",
+        request=request,
+        store=store,
+        redact=Redact(
+            request=lambda r: json.loads(hide_emails(json.dumps(r))),
+            chunk=hide_emails,
+        ),
+    )
+    assert list(stream) == source  # the live caller sees the original
+    stored = store.events(stream.stream_id)
+    assert all("ann@example.com" not in e.payload for e in stored)
+    assert store.state(stream.stream_id).content == "to [email]"
+    assert store.state(stream.stream_id).messages == [{"role": "user", "content": "mail [email]"}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -211,3 +212,27 @@ def test_sync_and_async_transports_record_the_same(
     if name == "http_500":
         assert sync["client"] == (500, None)
         assert sync["error"] == ("UpstreamStatusError", 500)
+
+
+def test_redaction_hooks_apply_to_the_transport(upstream: Upstream, tmp_path: Path) -> None:
+    import openai
+
+    from streamrec import RecordingTransport, Redact, Store
+
+    store = Store(tmp_path / "redact.db")
+    transport = RecordingTransport(
+        httpx.HTTPTransport(), store=store, redact=Redact(chunk=lambda t: t.replace("Echo", "E***"))
+    )
+    with openai.OpenAI(
+        base_url=upstream.openai_base_url,
+        api_key="sk",
+        http_client=httpx.Client(transport=transport),
+    ) as client:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        live = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert live.startswith("Echo")
+    [sid] = transport.stream_ids
+    assert store.state(sid).content.startswith("E***")
+    store.close()

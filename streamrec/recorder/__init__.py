@@ -3,7 +3,7 @@
 from ._exchange import Exchange, UpstreamStatusError, open_exchange
 from ._proxy import STREAM_ID_HEADER, ProxyServer, RecordingProxy, proxy_app
 from ._recording import Recording
-from ._redact import is_secret_key, scrub
+from ._redact import Redact, is_secret_key, scrub
 from ._routes import (
     CLIENT_ENV,
     DEFAULT_UPSTREAMS,
@@ -32,6 +32,7 @@ __all__ = [
     "Recording",
     "RecordingProxy",
     "RecordingTransport",
+    "Redact",
     "SSESplitter",
     "UpstreamStatusError",
     "client_env",

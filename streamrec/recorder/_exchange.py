@@ -18,6 +18,7 @@ from ..events import SSEEvent
 from ..providers import Endpoint, request_body
 from ..store import Store
 from ._recording import Recording
+from ._redact import Redact
 from ._sse import SSESplitter
 
 __all__ = ["IDENTITY", "Exchange", "UpstreamStatusError", "open_exchange"]
@@ -57,6 +58,7 @@ def open_exchange(
     tags: Iterable[str] = (),
     strict: bool = False,
     on_finish: OnFinish | None = None,
+    redact: Redact | None = None,
 ) -> Exchange | None:
     """Start recording a call to ``endpoint``; None if it cannot be recorded."""
     try:
@@ -67,6 +69,7 @@ def open_exchange(
             name=name,
             tags=tags,
             strict=strict,
+            redact=redact,
         )
     except Exception as exc:  # the call goes ahead unrecorded: forwarding never depends on us
         if strict:

@@ -26,6 +26,7 @@ from .._serving import BackgroundServer
 from ..providers import endpoint_for
 from ..store import Store, default_store
 from ._exchange import IDENTITY, Exchange, OnFinish, open_exchange
+from ._redact import Redact
 from ._routes import client_env, resolve_upstreams, split_provider, upstream_url
 
 __all__ = ["STREAM_ID_HEADER", "ProxyServer", "RecordingProxy", "proxy_app"]
@@ -92,8 +93,10 @@ class RecordingProxy:
         name: str | None = None,
         tags: Iterable[str] = (),
         on_finish: OnFinish | None = None,
+        redact: Redact | None = None,
     ) -> None:
         self.store = store if store is not None else default_store()
+        self._redact = redact
         self.upstreams = resolve_upstreams(upstreams)
         self.stream_ids: list[str] = []
         """Ids of the calls recorded, in the order they started."""
@@ -187,6 +190,7 @@ class RecordingProxy:
                 name=self._name,
                 tags=self._tags,
                 on_finish=self._on_finish,
+                redact=self._redact,
             )
             if exchange is not None:
                 self.stream_ids.append(exchange.stream_id)

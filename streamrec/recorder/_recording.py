@@ -28,7 +28,7 @@ from ..events import (
 )
 from ..projection import Projector, StreamState, ToolCall, api_for_provider, reducer_for
 from ..store import Store, as_store, summary_row
-from ._redact import scrub
+from ._redact import Redact, scrub
 from ._wire import to_wire
 
 __all__ = ["Recording"]
@@ -48,6 +48,7 @@ class Recording:
         strict: bool = False,
         prompt_template: str | None = None,
         fn_args: Mapping[str, Any] | None = None,
+        redact: Redact | None = None,
     ) -> None:
         if "." not in api:
             api = api_for_provider(api)
@@ -64,7 +65,10 @@ class Recording:
         self._projector = Projector(self.stream_id)
         self._seq = 0
         self._t0 = time.monotonic_ns()
+        self._redact = redact or Redact()
         clean = scrub(dict(request or {}))
+        if self._redact.request is not None:
+            clean = self._redact.request(clean)
         started = StreamStarted(
             provider=reducer.provider,
             api=api,
@@ -94,6 +98,8 @@ class Recording:
         if wire is None:
             return []
         data, name = wire
+        if self._redact.chunk is not None:
+            data = self._redact.chunk(data)
         return self._emit(EventKind.CHUNK, data, name)
 
     def complete(self) -> list[ToolCall]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SECRET_KEYS", "is_secret_key", "scrub"]
+__all__ = ["SECRET_KEYS", "Redact", "is_secret_key", "scrub"]
 
 SECRET_KEYS = frozenset(
     {
@@ -72,3 +74,16 @@ def _scrub_deep(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_scrub_deep(v) for v in value]
     return value
+
+
+@dataclass(frozen=True)
+class Redact:
+    """Hooks that change what is stored, never what the live caller receives.
+
+    ``request`` gets the request (credentials already removed) and returns what
+    to store; ``chunk`` gets each chunk's wire text and returns what to store
+    (a redacted recording replays the redacted text, by design).
+    """
+
+    request: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    chunk: Callable[[str], str] | None = None

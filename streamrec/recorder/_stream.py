@@ -15,6 +15,7 @@ from ..errors import RecorderError
 from ..projection import StreamState
 from ..store import Store
 from ._recording import Recording
+from ._redact import Redact
 
 __all__ = ["RecordedStream", "record"]
 
@@ -170,6 +171,7 @@ def record(
     tags: Iterable[str] = (),
     prompt_template: str | None = None,
     fn_args: Mapping[str, Any] | None = None,
+    redact: Redact | None = None,
 ) -> RecordedStream[T]:
     """Record ``source`` (a sync or async iterable of chunks) as it is iterated.
 
@@ -178,6 +180,7 @@ def record(
     and auth headers are removed before storing). Chunks may be SDK objects,
     dicts, JSON text or bytes, or ``SSEEvent``. A storage failure warns and marks
     the recording failed, never breaking the stream, unless ``strict=True``.
+    ``redact`` hooks change what is stored (not what is yielded).
     """
     recording = Recording(
         api=api,
@@ -188,5 +191,6 @@ def record(
         strict=strict,
         prompt_template=prompt_template,
         fn_args=fn_args,
+        redact=redact,
     )
     return RecordedStream(source, recording)

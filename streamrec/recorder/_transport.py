@@ -23,6 +23,7 @@ import httpx
 from ..providers import Endpoint, endpoint_for
 from ..store import Store, default_store
 from ._exchange import IDENTITY, Exchange, OnFinish, open_exchange
+from ._redact import Redact
 
 __all__ = ["STREAM_ID_EXTENSION", "AsyncRecordingTransport", "RecordingTransport"]
 
@@ -62,8 +63,10 @@ class _Common:
         tags: Iterable[str],
         strict: bool,
         on_finish: OnFinish | None,
+        redact: Redact | None = None,
     ) -> None:
         self._store = store
+        self._redact = redact
         self._name = name
         self._tags = list(tags)
         self._strict = strict
@@ -90,6 +93,7 @@ class _Common:
             tags=self._tags,
             strict=self._strict,
             on_finish=self._on_finish,
+            redact=self._redact,
         )
         if exchange is not None:
             self.stream_ids.append(exchange.stream_id)
@@ -119,8 +123,9 @@ class RecordingTransport(_Common, _Transport):
         tags: Iterable[str] = (),
         strict: bool = False,
         on_finish: OnFinish | None = None,
+        redact: Redact | None = None,
     ) -> None:
-        super().__init__(store, name, tags, strict, on_finish)
+        super().__init__(store, name, tags, strict, on_finish, redact)
         self._inner = transport if transport is not None else httpx.HTTPTransport()
 
     def handle_request(self, request: Any) -> Any:
@@ -163,8 +168,9 @@ class AsyncRecordingTransport(_Common, _AsyncTransport):
         tags: Iterable[str] = (),
         strict: bool = False,
         on_finish: OnFinish | None = None,
+        redact: Redact | None = None,
     ) -> None:
-        super().__init__(store, name, tags, strict, on_finish)
+        super().__init__(store, name, tags, strict, on_finish, redact)
         self._inner = transport if transport is not None else httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: Any) -> Any:
