@@ -533,8 +533,13 @@ def test_anthropic_non_streaming(upstream: Upstream) -> None:
 # ======================================================================================
 
 
-@pytest.mark.parametrize(("api_version", "prefix"), [(None, "/v1/"), ("v1beta", "/v1beta/")])
-def test_gemini_text_stream_sync(upstream: Upstream, api_version: str | None, prefix: str) -> None:
+# google-genai 3.x calls /v1/ by default, 2.x (the last for Python 3.10) /v1beta/
+@pytest.mark.parametrize(
+    ("api_version", "prefix"), [(None, ("/v1/", "/v1beta/")), ("v1beta", ("/v1beta/",))]
+)
+def test_gemini_text_stream_sync(
+    upstream: Upstream, api_version: str | None, prefix: tuple[str, ...]
+) -> None:
     with gemini(upstream, api_version=api_version) as client:
         chunks = list(client.models.generate_content_stream(model=GEMINI, contents=PROMPT))
 
@@ -548,7 +553,7 @@ def test_gemini_text_stream_sync(upstream: Upstream, api_version: str | None, pr
     assert last.model_version == GEMINI
 
     [req] = upstream.requests
-    assert req.path == f"{prefix}models/{GEMINI}:streamGenerateContent"
+    assert req.path in {f"{p}models/{GEMINI}:streamGenerateContent" for p in prefix}
     assert req.query_params == {"alt": ["sse"]}
     assert req.header("x-goog-api-key") == "g-test"
     assert req.body["contents"][0]["parts"][0]["text"] == PROMPT
