@@ -52,3 +52,12 @@ def _isolated_default_store(tmp_path: os.PathLike[str], monkeypatch: pytest.Monk
 from tests.upstream import upstream, upstream_session  # noqa: E402,F401  (fixtures)
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Store]:
+    """A fresh store on each backend in turn (for end-to-end paths that must not care)."""
+    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    s = Store(url)
+    yield s
+    s.close()

@@ -294,3 +294,25 @@ def test_every_command_has_help_and_a_place_in_the_readme() -> None:
             assert re.search(rf"streamrec {re.escape(name)}\b", readme), (
                 f"README does not mention `streamrec {name}`"
             )
+
+
+@pytest.mark.postgres
+def test_the_cli_on_postgresql(pg_url: str) -> None:
+    with Store(pg_url) as store:
+        stream = record(
+            [SSEEvent(c) for c in text_stream(["pg"])], api="openai", request=REQUEST, store=store
+        )
+        list(stream)
+    listed = json.loads(run("--db", pg_url, "ls", "--json").stdout)
+    assert [r["stream_id"] for r in listed] == [stream.stream_id]
+    shown = json.loads(run("--db", pg_url, "show", stream.stream_id, "--json").stdout)
+    assert shown["content"] == "pg" and shown["status"] == "completed"
+    assert run("--db", pg_url, "replay", stream.stream_id, "--format", "raw").stdout == "".join(
+        c + "\n" for c in text_stream(["pg"])
+    )
+    assert json.loads(run("--db", pg_url, "verify", "--json").stdout) == {
+        "ok": True,
+        "problems": [],
+    }
+    result = run("--db", pg_url, "sql", "DELETE FROM events")
+    assert result.exit_code == 1 and "read-only" in result.stderr.lower()

@@ -35,7 +35,10 @@ def _dump(chunks: list[Any]) -> list[dict[str, Any]]:
     return [c.model_dump(exclude_unset=True) for c in chunks]
 
 
-def test_sync_sdk_stream_is_recorded_rebuilt_and_replayed(upstream: Upstream, store: Store) -> None:
+def test_sync_sdk_stream_is_recorded_rebuilt_and_replayed(
+    upstream: Upstream, any_store: Store
+) -> None:
+    store = any_store
     request = _request()
     with _client(upstream) as client:
         sdk_stream = client.chat.completions.create(**request)
@@ -59,7 +62,8 @@ def test_sync_sdk_stream_is_recorded_rebuilt_and_replayed(upstream: Upstream, st
     assert upstream.requests[-1].header("authorization") == "Bearer sk-test-secret"
 
 
-def test_async_sdk_stream(upstream: Upstream, store: Store) -> None:
+def test_async_sdk_stream(upstream: Upstream, any_store: Store) -> None:
+    store = any_store
     request = _request("async please")
 
     async def main() -> tuple[list[Any], Any]:
@@ -167,8 +171,9 @@ def _wire_events(up: Upstream, request: dict[str, Any]) -> list[SSEEvent]:
 
 
 def test_wire_text_replays_byte_for_byte_instantly_and_on_the_clock(
-    upstream: Upstream, store: Store
+    upstream: Upstream, any_store: Store
 ) -> None:
+    store = any_store
     request = _request("bytes please")
     events = _wire_events(upstream, request)
     assert events[-1].data == "[DONE]"
