@@ -65,5 +65,5 @@ def test_a_newer_schema_is_refused(sqlite_url: str) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
     engine.dispose()
-    with pytest.raises(NotAStreamrecDatabase, match="newer than this streamrec knows"):
+    with pytest.raises(NotAStreamrecDatabase, match="which this streamrec does not know"):
         Store(sqlite_url)

@@ -81,8 +81,9 @@ class Store:
             known = {s.revision for s in _script().walk_revisions()}
             if current not in known:
                 raise NotAStreamrecDatabase(
-                    f"{self.display_url} is at schema revision {current!r}, newer than this "
-                    f"streamrec knows ({head}); upgrade streamrec"
+                    f"{self.display_url} is at schema revision {current!r}, which this "
+                    f"streamrec does not know (its newest is {head}): written by a newer "
+                    "streamrec (upgrade streamrec), or not a streamrec database"
                 )
             if migrate:
                 self.upgrade()
