@@ -664,12 +664,15 @@ def _drop_gemini(up: Upstream) -> None:
         (_drop_openai_chat, openai.APIConnectionError),
         (_drop_responses, openai.APIConnectionError),
         (_drop_anthropic, httpx2.RemoteProtocolError),  # not wrapped by the SDK
-        (_drop_gemini, httpx2.RemoteProtocolError),
+        (
+            _drop_gemini,
+            (httpx2.RemoteProtocolError, httpx.RemoteProtocolError),
+        ),  # google-genai 2.x: httpx
     ],
     ids=["openai_chat", "responses", "anthropic", "gemini"],
 )
 def test_drop_raises_connection_error(
-    upstream: Upstream, drop: Any, error: type[Exception]
+    upstream: Upstream, drop: Any, error: type[Exception] | tuple[type[Exception], ...]
 ) -> None:
     with pytest.raises(error):
         drop(upstream)
