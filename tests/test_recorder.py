@@ -284,3 +284,37 @@ def test_redaction_hooks_change_what_is_stored_not_what_is_yielded(store: Store)
     assert all("ann@example.com" not in e.payload for e in stored)
     assert store.state(stream.stream_id).content == "to [email]"
     assert store.state(stream.stream_id).messages == [{"role": "user", "content": "mail [email]"}]
+
+
+def test_tool_results_are_events_and_feed_tool_message_params(store: Store) -> None:
+    from .chunks import chunk as make_chunk
+    from .chunks import tool_delta
+
+    source = [
+        make_chunk(
+            {
+                "tool_calls": [
+                    tool_delta(0, id="call_1", name="get_weather", args='{"city": "Paris"}')
+                ]
+            }
+        ),
+        make_chunk({}, "tool_calls"),
+    ]
+    stream = record(source, api="openai", request=REQUEST, store=store)
+    list(stream)
+    [tool] = stream.state.tool_calls
+    stream.tool_results([(tool, {"temp_c": 21})])
+    events = store.events(stream.stream_id)
+    assert [e.kind for e in events][-2:] == [EventKind.COMPLETED, EventKind.TOOL_RESULT]
+    state = store.state(stream.stream_id)
+    assert state.tool_outputs == [{"id": "call_1", "name": "get_weather", "output": {"temp_c": 21}}]
+    assert state.tool_message_params() == [
+        {
+            "role": "tool",
+            "content": '{"temp_c":21}',
+            "tool_call_id": "call_1",
+            "name": "get_weather",
+        }
+    ]
+    assert state.status == "completed"
+    assert store.verify([stream.stream_id]) == []

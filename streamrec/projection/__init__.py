@@ -2,7 +2,7 @@
 
 from ._cost import price
 from ._projector import Projector, project
-from ._reducers import Reducer, api_for_provider, reducer_for, register
+from ._reducers import Reducer, api_for_provider, reducer_for, register, tool_identity
 from ._state import CallResponse, StreamState, ToolCall, Usage
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "project",
     "reducer_for",
     "register",
+    "tool_identity",
 ]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from ..events import EventKind, StoredEvent, StreamFailed, StreamInterrupted, StreamStarted
+from ..events import (
+    EventKind,
+    StoredEvent,
+    StreamFailed,
+    StreamInterrupted,
+    StreamStarted,
+    ToolResult,
+)
 from ._cost import price
 from ._reducers import Reducer, reducer_for
 from ._state import StreamState, ToolCall
@@ -45,6 +52,7 @@ class Projector:
             self._start(event)
             return []
         if kind is EventKind.TOOL_RESULT:
+            state.tool_outputs.extend(ToolResult.model_validate_json(event.payload).outputs)
             return []
         # terminal events
         state.end_time = event.recorded_at.timestamp() * 1000

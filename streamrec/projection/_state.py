@@ -110,6 +110,8 @@ class StreamState(BaseModel):
     time_to_first_chunk_ns: int | None = None
     duration_ns: int | None = None
     provider_data: dict[str, Any] = Field(default_factory=dict)
+    tool_outputs: list[dict[str, Any]] = Field(default_factory=list)
+    """Tool outputs recorded after the stream (``tool.result`` events): id, name, output."""
 
     def construct_call_response(self) -> CallResponse:
         """The final call response, as a non-streaming call would have returned it."""
@@ -136,15 +138,20 @@ class StreamState(BaseModel):
             response=reducer.response(self),
         )
 
-    def tool_message_params(self, tools_and_outputs: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    def tool_message_params(
+        self, tools_and_outputs: list[tuple[Any, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         """Messages that hand tool outputs back to the model, in the provider's own shape.
 
         Each tool may be a ``ToolCall`` or anything with ``id``/``name`` (or a
         Mirascope tool with ``tool_call``); outputs are stringified unless the
-        provider takes structured values.
+        provider takes structured values. Without an argument, the outputs
+        recorded for this stream (``tool.result`` events) are used.
         """
         from ._reducers import reducer_for
 
+        if tools_and_outputs is None:
+            tools_and_outputs = [(dict(o), o.get("output")) for o in self.tool_outputs]
         return reducer_for(self.api).tool_message_params(self, tools_and_outputs)
 
 

@@ -26,7 +26,14 @@ from ..events import (
     request_fingerprint,
     utcnow,
 )
-from ..projection import Projector, StreamState, ToolCall, api_for_provider, reducer_for
+from ..projection import (
+    Projector,
+    StreamState,
+    ToolCall,
+    api_for_provider,
+    reducer_for,
+    tool_identity,
+)
 from ..store import Store, as_store, summary_row
 from ._redact import Redact, scrub
 from ._wire import to_wire
@@ -118,8 +125,16 @@ class Recording:
             EventKind.INTERRUPTED, StreamInterrupted(reason=reason).model_dump_json()
         )
 
-    def tool_results(self, outputs: list[dict[str, Any]]) -> None:
-        """Append tool outputs after the stream (for ``tool_message_params``)."""
+    def tool_results(self, tools_and_outputs: Iterable[tuple[Any, Any]]) -> None:
+        """Append the outputs of the stream's tool calls (``tool_message_params()`` uses them).
+
+        Each tool is a ``ToolCall``, a mapping or a Mirascope tool (see
+        ``tool_identity``); outputs are stored as given (JSON values).
+        """
+        outputs = []
+        for tool, output in tools_and_outputs:
+            ident, name = tool_identity(tool)
+            outputs.append({"id": ident, "name": name, "output": output})
         self._emit(EventKind.TOOL_RESULT, ToolResult(outputs=outputs).model_dump_json())
 
     def flush(self, timeout: float | None = 30.0, *, check: bool = True) -> None:

@@ -47,6 +47,11 @@ class RecordedStream(Generic[T]):
         """The underlying recording (for tool results, flush, storage errors)."""
         return self._recording
 
+    def tool_results(self, tools_and_outputs: Iterable[tuple[Any, Any]]) -> None:
+        """Record the outputs of this stream's tool calls (after it ended)."""
+        self._recording.tool_results(tools_and_outputs)
+        self._recording.flush()
+
     def _claim(self) -> None:
         if self._started:
             raise RecorderError("a recorded stream can be iterated only once")
