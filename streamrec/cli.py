@@ -7,10 +7,11 @@ with ``--debug``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -61,6 +62,28 @@ def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr while long work runs, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 def _db_option(f: Any) -> Any:
@@ -653,7 +676,8 @@ def rebuild(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> N
     """Recompute the `streams` read model from the event log alone."""
     store = _store(ctx)
     ids = [store.resolve(s) for s in stream_ids] if stream_ids else None
-    count = store.rebuild(ids)
+    with _progress("rebuilding") as progress:
+        count = store.rebuild(ids, progress=progress)
     if as_json:
         _print_json({"rebuilt": count})
     else:
@@ -669,7 +693,8 @@ def verify(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> No
     """Check the log (gapless seq, a start per stream) and that the read model matches it. Exit 1 on problems."""
     store = _store(ctx)
     ids = [store.resolve(s) for s in stream_ids] if stream_ids else None
-    problems = store.verify(ids)
+    with _progress("verifying") as progress:
+        problems = store.verify(ids, progress=progress)
     if as_json:
         _print_json({"ok": not problems, "problems": problems})
     else:

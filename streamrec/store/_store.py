@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,7 +26,10 @@ from ._engine import make_engine, resolve_url
 from ._schema import events, streams
 from ._summary import summary_row
 
-__all__ = ["Store", "as_store", "default_store"]
+__all__ = ["Progress", "Store", "as_store", "default_store"]
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: called as long maintenance work advances."""
 
 
 class Store:
@@ -335,10 +338,15 @@ class Store:
 
     # -- maintenance ---------------------------------------------------------------------
 
-    def rebuild(self, stream_ids: Sequence[str] | None = None) -> int:
-        """Recompute read-model rows from events alone; returns how many streams."""
+    def rebuild(
+        self, stream_ids: Sequence[str] | None = None, *, progress: Progress | None = None
+    ) -> int:
+        """Recompute read-model rows from events alone; returns how many streams.
+
+        ``progress(done, total)`` is called after each stream (the CLI draws a bar).
+        """
         ids = list(stream_ids) if stream_ids is not None else self.stream_ids()
-        for stream_id in ids:
+        for done, stream_id in enumerate(ids, 1):
             stored = self.events(stream_id)
             row = summary_row(project_events(stored), stored[-1].seq)
             with self._errors("rebuild the read model"), self.engine.begin() as conn:
@@ -351,13 +359,19 @@ class Store:
                     )
                 else:
                     conn.execute(insert(streams), [row])
+            if progress is not None:
+                progress(done, len(ids))
         return len(ids)
 
-    def verify(self, stream_ids: Sequence[str] | None = None) -> list[str]:
+    def verify(
+        self, stream_ids: Sequence[str] | None = None, *, progress: Progress | None = None
+    ) -> list[str]:
         """Problems found: seq gaps, missing starts, read-model rows that differ from a rebuild."""
         problems: list[str] = []
         ids = list(stream_ids) if stream_ids is not None else self.stream_ids()
-        for stream_id in ids:
+        for done, stream_id in enumerate(ids, 1):
+            if progress is not None:
+                progress(done, len(ids))
             stored = self.events(stream_id)
             seqs = [e.seq for e in stored]
             if seqs != list(range(len(seqs))):
