@@ -34,8 +34,15 @@ class BackgroundServer:
 
         self._sock = bind(host, port)
         self.host, self.port = self._sock.getsockname()[:2]
+        # no Date/Server of our own: the proxy passes the upstream's through unchanged
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            server_header=False,
+            date_header=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -431,3 +431,26 @@ def test_the_app_runs_a_lifespan_and_closes_its_connections_at_shutdown(
     assert asyncio.run(main()) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     store.writer.flush()
     assert store.state(proxy.stream_ids[0]).status == "completed"
+
+
+def test_the_upstreams_date_and_server_headers_pass_through(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    from streamrec import Store
+    from streamrec.recorder import ProxyServer, RecordingProxy
+
+    store = Store(tmp_path / "headers.db")
+    with ProxyServer(RecordingProxy(store=store, upstreams={"openai": upstream.base_url})) as proxy:
+        direct = httpx.post(
+            f"{upstream.openai_base_url}/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": []},
+        )
+        proxied = httpx.post(
+            f"{proxy.url}/openai/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []}
+        )
+    assert proxied.status_code == direct.status_code == 200
+    assert proxied.headers.get_list("date") == [proxied.headers["date"]]  # one Date, the upstream's
+    assert "server" not in direct.headers or proxied.headers.get("server") == direct.headers.get(
+        "server"
+    )
+    store.close()

@@ -37,7 +37,7 @@ log = logging.getLogger("streamrec.proxy")
 STREAM_ID_HEADER = "x-streamrec-stream-id"
 
 # hop-by-hop headers (RFC 9110 7.6.1) are per connection, never forwarded; host
-# comes from the upstream URL; date and server are set by the proxy's own server
+# comes from the upstream URL (our server adds no Date/Server: the upstream's pass through)
 _HOP = frozenset(
     {
         "connection",
@@ -53,7 +53,6 @@ _HOP = frozenset(
         "expect",
     }
 )
-_NOT_RETURNED = _HOP | {"date", "server"}
 _CLIENT_LEFT = "the client disconnected before the response ended"
 # LLM calls may think for minutes before the first byte: only connecting is bounded
 _TIMEOUT = httpx.Timeout(connect=15.0, read=None, write=60.0, pool=None)
@@ -225,11 +224,7 @@ class RecordingProxy:
         receive: Any,
         send: Any,
     ) -> None:
-        head = [
-            (k, v)
-            for k, v in upstream.headers.raw
-            if k.decode("latin-1").lower() not in _NOT_RETURNED
-        ]
+        head = [(k, v) for k, v in upstream.headers.raw if k.decode("latin-1").lower() not in _HOP]
         if exchange is not None:
             exchange.response(upstream.status_code, upstream.headers)
             head.append((STREAM_ID_HEADER.encode(), exchange.stream_id.encode()))
