@@ -86,3 +86,25 @@ def test_a_jsonl_export_in_the_repository_is_a_store(
     assert (
         pytester.path.joinpath("recordings.jsonl").read_text() == exported
     )  # replay writes nothing
+
+
+def test_auto_mode_records_what_is_missing_then_replay_mode_serves_it(
+    pytester: pytest.Pytester, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        test_app=APP_TEST.replace("EXPECTED", repr(echo_text("openai.chat.completions", REQUEST)))
+    )
+    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.base_url)
+    store_file = pytester.path / "recordings.jsonl"
+    first = pytester.runpytest_subprocess(
+        "--streamrec-db", str(store_file), "--streamrec-mode", "auto", "-k", "test_recorded"
+    )
+    # nothing was recorded before: the call went live through the recording proxy,
+    # so `served` (replays) stays empty and the test's own assertion on it fails
+    first.assert_outcomes(failed=1)
+    assert len(upstream.requests) == 1
+    assert store_file.exists() and '"stream.started"' in store_file.read_text()
+    upstream.clear_requests()
+    second = pytester.runpytest_subprocess("--streamrec-db", str(store_file), "-k", "test_recorded")
+    second.assert_outcomes(passed=1)
+    assert upstream.requests == []  # replayed, not live

@@ -151,7 +151,14 @@ def replay_app(
                 break
         body = b"".join(chunks)
 
+        replayed = False
+
         async def again() -> dict[str, Any]:
+            # the body once, as read; then the real channel (disconnects, …)
+            nonlocal replayed
+            if replayed:
+                return dict(await receive())
+            replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         endpoint = endpoint_for(scope["method"], scope["path"])
