@@ -316,7 +316,8 @@ def _row_json(row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(out.get(key), str):
             out[key] = json.loads(out[key])
     nanos = out.get("cost_nanousd")
-    out["cost"] = str(Decimal(nanos) / Decimal(10**9)) if nanos is not None else None
+    # a JSON number for scripts; cost_nanousd beside it is the exact integer
+    out["cost"] = Decimal(nanos) / Decimal(10**9) if nanos is not None else None
     return out
 
 

@@ -7,6 +7,7 @@ way eventsourcing's persistence tests are reused across backends.
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 from datetime import datetime, timezone
 
 import pytest
@@ -160,7 +161,8 @@ class StoreContract:
         assert row["group"] == "gpt-4o-mini-2024-07-18"
         assert row["streams"] == 2
         assert (row["input_tokens"], row["output_tokens"]) == (24, 3)
-        assert row["cost"] == "0.0000054"
+        assert row["cost"] == Decimal("0.0000054")
+        assert row["cost_nanousd"] == 5400
 
     def test_malformed_chunk_is_kept_and_counted(self, store: Store) -> None:
         raw = [chunk({"content": "ok"}), "{not json", chunk({}, "stop")]

@@ -61,7 +61,11 @@ def test_ls_json_newest_first(db: str, recorded: str) -> None:
     rows = json.loads(result.stdout)
     assert [r["stream_id"] for r in rows] == [recorded]
     assert rows[0]["tags"] == ["t1"] and rows[0]["finish_reasons"] == ["stop"]
-    assert rows[0]["cost"] is not None
+    assert isinstance(rows[0]["cost"], float) and rows[0]["cost_nanousd"] == 1800 + 2 * 600
+    stats = json.loads(run("--db", db, "stats", "--json").stdout)
+    assert (
+        stats[0]["cost"] == rows[0]["cost"] and stats[0]["cost_nanousd"] == rows[0]["cost_nanousd"]
+    )
 
 
 def test_ls_text(db: str, recorded: str) -> None:

@@ -20,7 +20,11 @@ _NANO = Decimal(1_000_000_000)
 
 
 def stats(store: Store, by: str = "model", *, since: str | None = None) -> list[dict[str, Any]]:
-    """One row per group: streams, chunks, tokens, exact cost, mean time to first chunk."""
+    """One row per group: streams, chunks, tokens, exact cost, mean time to first chunk.
+
+    ``cost`` is a ``Decimal`` (USD) and ``cost_nanousd`` the same as an integer;
+    ``unpriced`` counts streams with no cost (no usage, or no price for the model).
+    """
     if by not in GROUPS:
         raise StoreError(f"cannot group by {by!r} (one of {', '.join(GROUPS)})")
     key: ColumnElement[Any] = (
@@ -52,7 +56,8 @@ def stats(store: Store, by: str = "model", *, since: str | None = None) -> list[
     for row in rows:
         item = dict(row._mapping)
         nanos = item.pop("cost_nanousd")
-        item["cost"] = str(Decimal(int(nanos)) / _NANO) if nanos is not None else None
+        item["cost_nanousd"] = int(nanos) if nanos is not None else None
+        item["cost"] = Decimal(int(nanos)) / _NANO if nanos is not None else None
         item["unpriced"] = item["streams"] - item.pop("priced")
         ttft = item.pop("mean_ttft_ns")
         item["mean_ttft_ms"] = round(float(ttft) / 1e6, 3) if ttft is not None else None
