@@ -7,8 +7,8 @@ way eventsourcing's persistence tests are reused across backends.
 from __future__ import annotations
 
 import threading
-from decimal import Decimal
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import pytest
 from sqlalchemy.exc import IntegrityError
