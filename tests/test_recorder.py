@@ -318,3 +318,22 @@ def test_tool_results_are_events_and_feed_tool_message_params(store: Store) -> N
     ]
     assert state.status == "completed"
     assert store.verify([stream.stream_id]) == []
+
+
+def test_basestream_attributes_read_through_the_wrapper(store: Store) -> None:
+    class SDKStream:
+        """Stands in for an SDK stream object with helpers of its own."""
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(text_stream(["Hel", "lo"]))
+
+        def get_final_text(self) -> str:
+            return "sdk helper"
+
+    stream = record(SDKStream(), api="openai", request=REQUEST, store=store)
+    for _ in stream:
+        pass
+    assert (stream.content, stream.finish_reasons, stream.output_tokens) == ("Hello", ["stop"], 2)
+    assert stream.cost == stream.state.cost and stream.cost is not None
+    assert stream.construct_call_response().content == "Hello"
+    assert stream.get_final_text() == "sdk helper"

@@ -22,6 +22,10 @@ __all__ = ["RecordedStream", "record"]
 T = TypeVar("T")
 
 _EARLY = "the consumer stopped before the stream ended"
+_STATE_NAMES = frozenset(StreamState.model_fields) | {
+    "construct_call_response",
+    "tool_message_params",
+}
 
 
 class RecordedStream(Generic[T]):
@@ -132,9 +136,13 @@ class RecordedStream(Generic[T]):
         self.close()
 
     def __getattr__(self, name: str) -> Any:
-        # let SDK stream helpers (response, get_final_message, …) through
+        # BaseStream's attributes (content, cost, tool_calls, …) come from the live
+        # state, as on a Mirascope stream; anything else is the SDK stream's own
+        # (response, get_final_message, …)
         if name.startswith("_"):
             raise AttributeError(name)
+        if name in _STATE_NAMES:
+            return getattr(self._recording.state, name)
         return getattr(self._source, name)
 
 
