@@ -55,6 +55,7 @@ def stats(store: Store, by: str = "model", *, since: str | None = None) -> list[
     out = []
     for row in rows:
         item = dict(row._mapping)
+        item[by] = item["group"]  # also under its own name: {"group": …, "model": …}
         nanos = item.pop("cost_nanousd")
         item["cost_nanousd"] = int(nanos) if nanos is not None else None
         item["cost"] = Decimal(int(nanos)) / _NANO if nanos is not None else None
