@@ -11,14 +11,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "APIS",
-    "TERMINAL_KINDS",
-    "Api",
     "ChunkPayload",
     "EventKind",
     "SSEEvent",
@@ -34,19 +31,6 @@ __all__ = [
     "utcnow",
 ]
 
-Api = Literal[
-    "openai.chat.completions",
-    "openai.responses",
-    "anthropic.messages",
-    "google.generate_content",
-]
-APIS: tuple[str, ...] = (
-    "openai.chat.completions",
-    "openai.responses",
-    "anthropic.messages",
-    "google.generate_content",
-)
-
 
 class EventKind(str, Enum):
     """What happened; the ``kind`` column."""
@@ -59,9 +43,6 @@ class EventKind(str, Enum):
     # arrived is kept, but the stream never reached its natural end.
     INTERRUPTED = "stream.interrupted"
     TOOL_RESULT = "tool.result"
-
-
-TERMINAL_KINDS = frozenset({EventKind.COMPLETED, EventKind.FAILED, EventKind.INTERRUPTED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ PARTS = [
 
 
 @pytest.mark.parametrize("name", PARTS)
-def test_all_is_sorted_and_resolves(name: str) -> None:
+def test_every_exported_name_resolves_and_public_callables_are_documented(name: str) -> None:
     module = importlib.import_module(name)
     exported = module.__all__
     assert len(set(exported)) == len(exported)  # order itself is ruff's RUF022

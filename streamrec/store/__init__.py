@@ -3,7 +3,7 @@
 from ._engine import DEFAULT_PATH, ENV_VAR, resolve_url
 from ._portable import export_lines, import_lines
 from ._stats import GROUPS, stats
-from ._store import Store, as_store, default_store, project_events
+from ._store import Store, as_store, default_store
 from ._summary import summary_row
 from ._writer import Writer
 
@@ -17,7 +17,6 @@ __all__ = [
     "default_store",
     "export_lines",
     "import_lines",
-    "project_events",
     "resolve_url",
     "stats",
     "summary_row",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from ..events import EventKind, StoredEvent
-from ._store import project_events
+from ..projection import project
 from ._summary import summary_row
 
 if TYPE_CHECKING:
@@ -78,5 +78,5 @@ def import_lines(store: Store, lines: Iterable[str]) -> tuple[list[str], list[st
         imported.append(stream_id)
     for stream_id in imported:
         events = by_stream[stream_id]
-        store.append(events, [summary_row(project_events(events), events[-1].seq)])
+        store.append(events, [summary_row(project(events), events[-1].seq)])
     return imported, skipped

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from .. import migrations
 from ..errors import NotAStreamrecDatabase, StoreError, UnknownStream
 from ..events import EventKind, StoredEvent, StreamInterrupted, utcnow
-from ..projection import Projector, StreamState
+from ..projection import StreamState, project
 from ._engine import make_engine, resolve_url
 from ._schema import events, streams
 from ._summary import summary_row
@@ -276,25 +276,9 @@ class Store:
             ).all()
         return [_stored(row) for row in rows]
 
-    def iter_events(self, after: int = 0, batch: int = 1000) -> Iterator[StoredEvent]:
-        """Every event after global ``position``, in append order (for exports and followers)."""
-        while True:
-            with self._errors("read events"), self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(events)
-                    .where(events.c.position > after)
-                    .order_by(events.c.position)
-                    .limit(batch)
-                ).all()
-            if not rows:
-                return
-            for row in rows:
-                yield _stored(row)
-            after = rows[-1].position
-
     def state(self, stream_id: str) -> StreamState:
         """The stream's state rebuilt from its events alone."""
-        return project_events(self.events(stream_id))
+        return project(self.events(stream_id))
 
     def stream(self, stream_id: str) -> dict[str, Any]:
         """The read-model row of one stream."""
@@ -348,7 +332,7 @@ class Store:
         ids = list(stream_ids) if stream_ids is not None else self.stream_ids()
         for done, stream_id in enumerate(ids, 1):
             stored = self.events(stream_id)
-            row = summary_row(project_events(stored), stored[-1].seq)
+            row = summary_row(project(stored), stored[-1].seq)
             with self._errors("rebuild the read model"), self.engine.begin() as conn:
                 exists = conn.execute(
                     select(streams.c.stream_id).where(streams.c.stream_id == stream_id)
@@ -378,7 +362,7 @@ class Store:
                 problems.append(f"{stream_id}: seq is not gapless from 0")
             if not stored or stored[0].kind is not EventKind.STARTED:
                 problems.append(f"{stream_id}: does not begin with stream.started")
-            expected = summary_row(project_events(stored), stored[-1].seq if stored else -1)
+            expected = summary_row(project(stored), stored[-1].seq if stored else -1)
             actual = self.stream(stream_id)
             for key, value in expected.items():
                 if not _same(actual.get(key), value):
@@ -393,33 +377,52 @@ class Store:
         A recorder on this host whose pid is gone is dead; elsewhere, a stream
         with no new event for ``older_than_s`` seconds is taken as dead (unless
         ``local_only``: opening a store recovers only what it can be sure of).
+        Only the first and last event are read to decide; a dead stream's log is
+        read once, to close it.
         """
-        from ._writer import append_interrupted
-
         recovered = []
         now = utcnow()
         for row in self.streams(status="recording"):
-            stored = self.events(row["stream_id"])
-            started = stored[0].model() if stored else None
-            last = stored[-1] if stored else None
-            host = getattr(started, "host", None)
-            pid = getattr(started, "pid", None)
+            stream_id = row["stream_id"]
+            started = self._event(stream_id, 0)
+            payload = started.model() if started else None
+            host, pid = getattr(payload, "host", None), getattr(payload, "pid", None)
             if host == socket.gethostname() and pid is not None:
                 dead = not _pid_alive(pid)
             elif local_only:
                 continue
             else:
-                age = (now - _aware(last.recorded_at)).total_seconds() if last else older_than_s
+                last = self._event(stream_id, row["last_seq"])
+                age = (now - last.recorded_at).total_seconds() if last else older_than_s
                 dead = age >= older_than_s
-            if dead and last is not None:
-                try:
-                    append_interrupted(
-                        self, stored, StreamInterrupted(reason="recorder process died")
-                    )
-                except StoreError:
-                    continue  # another process recovered it first
-                recovered.append(row["stream_id"])
+            if not dead or started is None:
+                continue
+            try:
+                self._close_interrupted(self.events(stream_id), "recorder process died")
+            except StoreError:
+                continue  # another process recovered it first
+            recovered.append(stream_id)
         return recovered
+
+    def _event(self, stream_id: str, seq: int) -> StoredEvent | None:
+        with self._errors("read an event"), self.engine.connect() as conn:
+            row = conn.execute(
+                select(events).where(events.c.stream_id == stream_id, events.c.seq == seq)
+            ).first()
+        return _stored(row) if row is not None else None
+
+    def _close_interrupted(self, stored: Sequence[StoredEvent], reason: str) -> None:
+        """Append ``stream.interrupted`` (and its read-model row) to a stream that will never end."""
+        last = stored[-1]
+        event = StoredEvent(
+            stream_id=last.stream_id,
+            seq=last.seq + 1,
+            kind=EventKind.INTERRUPTED,
+            t_ns=last.t_ns,
+            recorded_at=utcnow(),
+            payload=StreamInterrupted(reason=reason).model_dump_json(),
+        )
+        self.append([event], [summary_row(project([*stored, event]), event.seq)])
 
     def sql(
         self, query: str, *, limit: int | None = None
@@ -447,14 +450,6 @@ class Store:
                 if conn.dialect.name == "sqlite":
                     conn.exec_driver_sql("PRAGMA query_only = OFF")
         return columns, rows
-
-
-def project_events(stored: Sequence[StoredEvent]) -> StreamState:
-    """Fold a stream's stored events into its state."""
-    projector = Projector()
-    for event in stored:
-        projector.apply(event)
-    return projector.state
 
 
 def _started_row(started: StoredEvent) -> dict[str, Any]:

@@ -23,14 +23,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from ..events import EventKind, StoredEvent, StreamInterrupted, utcnow
-from ..projection import Projector
-from ._summary import summary_row
+from ..events import StoredEvent
 
 if TYPE_CHECKING:
     from ._store import Store
 
-__all__ = ["Writer", "append_interrupted"]
+__all__ = ["Writer"]
 
 FailureListener = Callable[[BaseException], None]
 _RETRY_DELAYS = (0.05, 0.25, 1.0)
@@ -190,22 +188,3 @@ class Writer:
             listener(error)
         with contextlib.suppress(StoreError):  # the database is gone; the listener was told
             self._store.mark_failed(stream_id, str(error))
-
-
-def append_interrupted(
-    store: Store, stored: Sequence[StoredEvent], reason: StreamInterrupted
-) -> None:
-    """Close a stream that will never get its end: append ``stream.interrupted`` and its summary."""
-    last = stored[-1]
-    event = StoredEvent(
-        stream_id=last.stream_id,
-        seq=last.seq + 1,
-        kind=EventKind.INTERRUPTED,
-        t_ns=last.t_ns,
-        recorded_at=utcnow(),
-        payload=reason.model_dump_json(),
-    )
-    projector = Projector()
-    for e in (*stored, event):
-        projector.apply(e)
-    store.append([event], [summary_row(projector.state, event.seq)])
