@@ -143,9 +143,13 @@ def test_unknown_id_is_one_line_and_exit_1(db: str, recorded: str) -> None:
 
 
 def test_debug_shows_the_traceback(db: str) -> None:
+    from streamrec.errors import UnknownStream
+
     result = run("--db", db, "--debug", "show", "nope")
     assert result.exit_code == 1
-    assert result.exception is not None
+    assert isinstance(result.exception, UnknownStream)  # raised, not mapped to a one-liner
+    quiet = run("--db", db, "show", "nope")
+    assert isinstance(quiet.exception, SystemExit)
 
 
 @pytest.mark.parametrize(

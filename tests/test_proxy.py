@@ -436,21 +436,26 @@ def test_the_app_runs_a_lifespan_and_closes_its_connections_at_shutdown(
 def test_the_upstreams_date_and_server_headers_pass_through(
     upstream: Upstream, tmp_path: Path
 ) -> None:
+    import dataclasses
+
     from streamrec import Store
     from streamrec.recorder import ProxyServer, RecordingProxy
+    from tests.upstream import SCENARIOS
 
-    store = Store(tmp_path / "headers.db")
-    with ProxyServer(RecordingProxy(store=store, upstreams={"openai": upstream.base_url})) as proxy:
-        direct = httpx.post(
-            f"{upstream.openai_base_url}/chat/completions",
-            json={"model": "gpt-4o-mini", "messages": []},
-        )
-        proxied = httpx.post(
-            f"{proxy.url}/openai/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []}
-        )
-    assert proxied.status_code == direct.status_code == 200
-    assert proxied.headers.get_list("date") == [proxied.headers["date"]]  # one Date, the upstream's
-    assert "server" not in direct.headers or proxied.headers.get("server") == direct.headers.get(
-        "server"
+    stamped = dataclasses.replace(
+        SCENARIOS["openai_chat.text"],
+        name="openai_chat.stamped",
+        headers=(("server", "upstream-test/1.0"), ("date", "Mon, 01 Jan 2024 00:00:00 GMT")),
     )
+    upstream.use(stamped)
+    store = Store(tmp_path / "headers.db")
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    direct = httpx.post(f"{upstream.openai_base_url}/chat/completions", json=body)
+    with ProxyServer(RecordingProxy(store=store, upstreams={"openai": upstream.base_url})) as proxy:
+        proxied = httpx.post(f"{proxy.url}/openai/v1/chat/completions", json=body)
+    assert proxied.status_code == 200
+    assert proxied.headers.get_list("server") == ["upstream-test/1.0"]
+    # exactly the upstream's Date headers, none added by the proxy's own server
+    assert "Mon, 01 Jan 2024 00:00:00 GMT" in proxied.headers.get_list("date")
+    assert len(proxied.headers.get_list("date")) == len(direct.headers.get_list("date"))
     store.close()
