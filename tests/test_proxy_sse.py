@@ -185,3 +185,34 @@ def test_a_body_we_cannot_decode_is_a_failed_recording_not_a_broken_stream(store
     state = store.state(exchange.stream_id)
     assert state.status == "failed"
     assert state.error and "content-encoding 'br'" in state.error["message"]
+
+
+def test_a_body_that_will_not_decompress_fails_the_recording_not_the_caller(store: Store) -> None:
+    finished = []
+    exchange = open_exchange(
+        endpoint_for("POST", "/v1/chat/completions"), b"{}", store=store, on_finish=finished.append
+    )
+    assert exchange is not None
+    exchange.response(
+        200, httpx.Headers({"content-type": "text/event-stream", "content-encoding": "deflate"})
+    )
+    raw_deflate = zlib.compressobj(wbits=-15)  # no zlib header, as some servers send it
+    exchange.feed(raw_deflate.compress(b"data: {}\n\n") + raw_deflate.flush())  # must not raise
+    exchange.end()
+    store.writer.flush()
+    state = store.state(exchange.stream_id)
+    assert state.status == "failed"
+    assert "cannot decompress" in state.error["message"]
+    assert len(finished) == 1  # the proxy's summary line is printed for it too
+
+
+def test_an_unsupported_encoding_is_reported_when_it_ends(store: Store) -> None:
+    finished = []
+    exchange = open_exchange(
+        endpoint_for("POST", "/v1/messages"), b"{}", store=store, on_finish=finished.append
+    )
+    assert exchange is not None
+    exchange.response(
+        200, httpx.Headers({"content-type": "text/event-stream", "content-encoding": "br"})
+    )
+    assert len(finished) == 1 and finished[0].state.error["type"] == "RecorderError"

@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ..errors import RecorderError
 from ..events import SSEEvent
 from ..providers import Endpoint, request_body
 from ..store import Store
@@ -131,24 +132,22 @@ class Exchange:
             # we ask for identity, but an upstream may compress anyway: record decoded text
             self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)
         elif encoding not in ("", "identity"):
-            self._guard(
-                self.recording.fail,
-                UpstreamStatusError(f"cannot record a body with content-encoding {encoding!r}"),
-                status,
-            )
+            self._undecodable(f"cannot record a body with content-encoding {encoding!r}")
 
     def feed(self, raw: bytes) -> None:
         """Bytes of the body as received (still encoded, as they are forwarded)."""
         if self.finished or not raw:
             return
-        self._decoded(self._inflate.decompress(raw) if self._inflate is not None else raw)
+        self._decoded(self._inflated(raw) if self._inflate is not None else raw)
 
     def end(self) -> None:
         """The body ended normally."""
         if self.finished:
             return
         if self._inflate is not None:
-            self._decoded(self._inflate.flush())
+            self._decoded(self._inflated(None))
+        if self.finished:
+            return
         if self._mode == "error":
             self._fail_status()
         elif self._splitter is not None:
@@ -188,6 +187,18 @@ class Exchange:
             self._finish(self.recording.interrupt, reason)
 
     # -- internals -----------------------------------------------------------------------
+
+    def _inflated(self, raw: bytes | None) -> bytes:
+        """Decompressed bytes (``None``: the rest at the end); a body that will not
+        decompress fails the recording, never the forwarding."""
+        try:
+            return self._inflate.decompress(raw) if raw is not None else self._inflate.flush()
+        except zlib.error as exc:
+            self._undecodable(f"cannot decompress the body to record it: {exc}")
+            return b""
+
+    def _undecodable(self, reason: str) -> None:
+        self._finish(self.recording.fail, RecorderError(reason), self._status)
 
     def _decoded(self, data: bytes) -> None:
         if not data:
