@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
+
 from streamrec.events import EventKind, StoredEvent, StreamStarted
 from streamrec.projection import Projector, StreamState
 
@@ -181,3 +183,37 @@ def test_interrupted_stream_keeps_what_arrived() -> None:
     assert state.status == "interrupted"
     assert state.content == "a"
     assert state.usage.reported is False
+
+
+@pytest.mark.parametrize("end", [EventKind.INTERRUPTED, EventKind.FAILED])
+def test_a_tool_call_cut_off_by_a_failure_or_interruption_is_not_complete(end: EventKind) -> None:
+    chunks = [
+        chunk({"tool_calls": [tool_delta(0, id="call_x", name="rm", args='{"path": "/tmp/x')]})
+    ]
+    p = Projector("s1")
+    started = StreamStarted(provider="openai", api="openai.chat.completions", model="m")
+    p.apply(StoredEvent("s1", 0, EventKind.STARTED, 0, _T, started.model_dump_json()))
+    p.apply(StoredEvent("s1", 1, EventKind.CHUNK, 1, _T, chunks[0]))
+    payload = (
+        '{"reason": "x"}' if end is EventKind.INTERRUPTED else '{"error_type": "E", "message": "m"}'
+    )
+    assert p.apply(StoredEvent("s1", 2, end, 2, _T, payload)) == []
+    [tool] = p.state.tool_calls
+    assert tool.complete is False and tool.arguments == '{"path": "/tmp/x'
+
+
+def test_price_is_recomputed_only_when_its_inputs_change() -> None:
+    from unittest import mock
+
+    from streamrec.projection import _projector
+
+    p = Projector("s1")
+    started = StreamStarted(provider="openai", api="openai.chat.completions", model="gpt-4o-mini")
+    p.apply(StoredEvent("s1", 0, EventKind.STARTED, 0, _T, started.model_dump_json()))
+    with mock.patch.object(_projector, "price", wraps=_projector.price) as priced:
+        for i, c in enumerate(text_stream(["a", "b", "c"]), 1):
+            p.apply(StoredEvent("s1", i, EventKind.CHUNK, i, _T, c))
+            _ = p.state  # a reader looking after every chunk
+    # once for the first chunk's new model, once for the usage chunk; not once per read
+    assert priced.call_count == 2
+    assert p.state.cost is not None

@@ -23,7 +23,7 @@ from typing import Any
 
 from ._state import StreamState
 
-__all__ = ["price"]
+__all__ = ["price", "price_key"]
 
 _NANO = Decimal(1_000_000_000)
 # our provider names are genai-prices' provider ids; OpenAI-compatible servers that
@@ -90,6 +90,24 @@ def price(state: StreamState) -> tuple[Decimal | None, dict[str, Any]]:
         return total, meta
     meta["reason"] = f"no price for model {model!r}: {last_error}"
     return None, meta
+
+
+def price_key(state: StreamState) -> tuple[object, ...]:
+    """Everything ``price`` reads: equal keys give the same cost and metadata."""
+    data = state.provider_data
+    ttl = data.get("cache_write_ttl")
+    return (
+        state.api,
+        tuple(state.usage.model_dump().values()),
+        state.model,
+        state.requested_model,
+        state.provider,
+        state.start_time,
+        data.get("price_provider"),
+        data.get("service_tier"),
+        data.get("reported_cost"),
+        tuple(sorted(ttl.items())) if isinstance(ttl, dict) else ttl,
+    )
 
 
 @functools.cache

@@ -10,7 +10,7 @@ from ..events import (
     StreamStarted,
     ToolResult,
 )
-from ._cost import price
+from ._cost import price, price_key
 from ._reducers import Reducer, reducer_for
 from ._state import StreamState, ToolCall
 
@@ -31,6 +31,7 @@ class Projector:
         self._state = StreamState(stream_id=stream_id)
         self._reducer: Reducer | None = None
         self._dirty = True
+        self._priced: tuple[object, ...] | None = None
 
     @property
     def state(self) -> StreamState:
@@ -57,7 +58,9 @@ class Projector:
         # terminal events
         state.end_time = event.recorded_at.timestamp() * 1000
         state.duration_ns = event.t_ns
-        completed = self._reducer.end() if self._reducer else []
+        # only a stream that ended normally completes its open tool calls: arguments cut
+        # off by a failure or an interruption must not look runnable
+        completed = self._reducer.end() if self._reducer and kind is EventKind.COMPLETED else []
         if kind is EventKind.COMPLETED:
             state.status = "failed" if state.error else "completed"
         elif kind is EventKind.FAILED:
@@ -117,7 +120,12 @@ class Projector:
         state = self._state
         if self._reducer is not None:
             state.message_param = type(self._reducer).message_param(state)
-        state.cost, state.cost_metadata = price(state) if state.api else (None, {})
+        # pricing is a genai-prices lookup: redo it only when what it reads changed,
+        # not on every read of a state that a chunk touched
+        key = price_key(state)
+        if key != self._priced:
+            state.cost, state.cost_metadata = price(state) if state.api else (None, {})
+            self._priced = key
         self._dirty = False
 
 

@@ -192,7 +192,8 @@ class Exchange:
         """Decompressed bytes (``None``: the rest at the end); a body that will not
         decompress fails the recording, never the forwarding."""
         try:
-            return self._inflate.decompress(raw) if raw is not None else self._inflate.flush()
+            out: bytes = self._inflate.decompress(raw) if raw is not None else self._inflate.flush()
+            return out
         except zlib.error as exc:
             self._undecodable(f"cannot decompress the body to record it: {exc}")
             return b""

@@ -126,7 +126,7 @@ class AnthropicReducer(Reducer):
             raise ProjectionError(f"content block {index} has no type")
         if index in self._blocks:
             raise ProjectionError(f"content block {index} started twice")
-        block = copy.deepcopy(block)
+        block = block
         kind = block["type"]
         state = self.state
         if kind == "text":

@@ -141,7 +141,7 @@ class GoogleReducer(Reducer):
             state.model = body["modelVersion"]
         feedback = body.get("promptFeedback")
         if isinstance(feedback, dict):
-            state.provider_data["prompt_feedback"] = copy.deepcopy(feedback)
+            state.provider_data["prompt_feedback"] = feedback
             if isinstance(feedback.get("blockReason"), str):
                 state.refusal = feedback.get("blockReasonMessage") or feedback["blockReason"]
         completed: list[ToolCall] = []
@@ -162,9 +162,7 @@ class GoogleReducer(Reducer):
         completed: list[ToolCall] = []
         if index == 0:
             meta = state.provider_data.setdefault("candidate", {})
-            meta.update(
-                {k: copy.deepcopy(v) for k, v in candidate.items() if k not in ("content", "index")}
-            )
+            meta.update({k: v for k, v in candidate.items() if k not in ("content", "index")})
             parts = as_dict(candidate.get("content")).get("parts")
             if parts is not None and not isinstance(parts, list):
                 raise ProjectionError(f"parts is {type(parts).__name__}, not a list")
@@ -201,13 +199,13 @@ class GoogleReducer(Reducer):
                 if "thoughtSignature" in part:
                     last["thoughtSignature"] = part["thoughtSignature"]
             else:
-                kept.append(copy.deepcopy(part))
+                kept.append(part)
             return []
         if "functionCall" in part:
             call = as_dict(part["functionCall"])
             if "args" not in call and call.get("partialArgs") is not None:
                 unknown(state)  # Vertex's streamed function arguments: not folded yet
-                kept.append(copy.deepcopy(part))
+                kept.append(part)
                 return []
             name = as_str(call.get("name", ""), "functionCall.name")
             args = call.get("args")
@@ -223,9 +221,9 @@ class GoogleReducer(Reducer):
                 id=ident, name=name, arguments=json_text(args or {}), index=n, complete=True
             )
             state.tool_calls.append(tool)
-            kept.append(copy.deepcopy(part))
+            kept.append(part)
             return [tool]
-        kept.append(copy.deepcopy(part))  # inlineData, executableCode, codeExecutionResult, ...
+        kept.append(part)  # inlineData, executableCode, codeExecutionResult, ...
         return []
 
     def _usage(self, usage: dict[str, Any]) -> None:
@@ -241,7 +239,7 @@ class GoogleReducer(Reducer):
             cache_write_tokens=None,  # Gemini bills cache creation as storage, not per request
             reasoning_tokens=thoughts,
         )
-        self.state.provider_data["usage"] = copy.deepcopy(usage)
+        self.state.provider_data["usage"] = usage
 
     # -- provider-shaped outputs --------------------------------------------------------
 

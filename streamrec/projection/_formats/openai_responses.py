@@ -141,13 +141,11 @@ class OpenAIResponsesReducer(Reducer):
             item = self._item_for(body)
             parts = item.setdefault("content", [])
             part = as_dict(body.get("part"))
-            self._slot(
-                parts, as_index(body.get("content_index"), "content_index"), copy.deepcopy(part)
-            )
+            self._slot(parts, as_index(body.get("content_index"), "content_index"), part)
         elif kind == "response.reasoning_summary_part.added":
             item = self._item_for(body)
             summary = item.setdefault("summary", [])
-            part = copy.deepcopy(as_dict(body.get("part")))
+            part = as_dict(body.get("part"))
             self._slot(summary, as_index(body.get("summary_index"), "summary_index"), part)
         elif kind in ("response.output_text.done", "response.refusal.done"):
             self._part_done(body, "text" if kind.endswith("text.done") else "refusal")
@@ -181,7 +179,7 @@ class OpenAIResponsesReducer(Reducer):
             raise ProjectionError(f"output item {index} has no type")
         if not done and index in self._items:
             raise ProjectionError(f"output item {index} added twice")
-        self._put(index, copy.deepcopy(item))
+        self._put(index, item)
         completed = self._track_tool(index, item, done=done)
         if done:
             self._recompute()
@@ -306,7 +304,7 @@ class OpenAIResponsesReducer(Reducer):
             state.id = response["id"]
         if isinstance(response.get("model"), str):
             state.model = response["model"]
-        meta = {k: copy.deepcopy(v) for k, v in response.items() if k != "output"}
+        meta = {k: v for k, v in response.items() if k != "output"}
         state.provider_data["response"] = meta
         if isinstance(response.get("service_tier"), str):
             state.provider_data["service_tier"] = response["service_tier"]
@@ -315,7 +313,7 @@ class OpenAIResponsesReducer(Reducer):
         if isinstance(output, list) and output:  # the final word on every item
             for index, item in enumerate(output):
                 if isinstance(item, dict) and isinstance(item.get("type"), str):
-                    self._put(index, copy.deepcopy(item))
+                    self._put(index, item)
                     # an item of a failed or cut-off response may be partial
                     done = terminal and item.get("status") in (None, "completed")
                     completed += self._track_tool(index, item, done=done)
@@ -329,9 +327,7 @@ class OpenAIResponsesReducer(Reducer):
             )
         state.finish_reasons = [status]
         if response.get("incomplete_details") is not None:
-            state.provider_data["incomplete_details"] = copy.deepcopy(
-                response["incomplete_details"]
-            )
+            state.provider_data["incomplete_details"] = response["incomplete_details"]
         error = response.get("error")
         if isinstance(error, dict):
             set_error(state, error.get("code"), error.get("message", ""))
@@ -352,7 +348,7 @@ class OpenAIResponsesReducer(Reducer):
             cache_write_tokens=as_int(details_in.get("cache_write_tokens")),
             reasoning_tokens=as_int(details_out.get("reasoning_tokens")),
         )
-        self.state.provider_data["usage"] = copy.deepcopy(usage)
+        self.state.provider_data["usage"] = usage
 
     def _recompute(self) -> None:
         """content, refusal and thinking from the items, in output order."""
