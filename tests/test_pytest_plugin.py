@@ -108,3 +108,18 @@ def test_auto_mode_records_what_is_missing_then_replay_mode_serves_it(
     second = pytester.runpytest_subprocess("--streamrec-db", str(store_file), "-k", "test_recorded")
     second.assert_outcomes(passed=1)
     assert upstream.requests == []  # replayed, not live
+
+
+def test_a_mistyped_mode_on_the_marker_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_typo="""
+        import pytest
+
+        @pytest.mark.streamrec("replya")
+        def test_it(streamrec):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--streamrec-db", str(pytester.path / "r.db"))
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*streamrec mode must be one of replay, record, auto*replya*"])

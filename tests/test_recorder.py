@@ -337,3 +337,10 @@ def test_basestream_attributes_read_through_the_wrapper(store: Store) -> None:
     assert stream.cost == stream.state.cost and stream.cost is not None
     assert stream.construct_call_response().content == "Hello"
     assert stream.get_final_text() == "sdk helper"
+
+
+def test_the_writer_keeps_no_listener_once_a_stream_is_committed(store: Store) -> None:
+    for _ in range(5):
+        list(record(text_stream(["a"]), api="openai", store=store))
+    store.writer.flush()
+    assert store.writer._listeners == {}  # a long-running proxy must not grow without bound

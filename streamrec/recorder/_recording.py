@@ -7,6 +7,7 @@ drives a ``Recording``; none of them builds events or touches the store itself.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import os
 import socket
 import time
@@ -39,6 +40,8 @@ from ._redact import Redact, scrub
 from ._wire import to_wire
 
 __all__ = ["Recording"]
+
+log = logging.getLogger("streamrec.recorder")
 
 
 class Recording:
@@ -144,8 +147,6 @@ class Recording:
             self._writer.flush(timeout)
         except concurrent.futures.TimeoutError:  # not the builtin before Python 3.11
             self._on_storage_failure(StoreError("the store did not commit within the timeout"))
-        if self.finished:
-            self._writer.forget(self.stream_id)
         if check:
             self._check_strict()
 
@@ -157,8 +158,6 @@ class Recording:
             await asyncio.wait_for(asyncio.wrap_future(self._writer.flush_future()), timeout)
         except asyncio.TimeoutError:  # not the builtin before Python 3.11
             self._on_storage_failure(StoreError("the store did not commit within the timeout"))
-        if self.finished:
-            self._writer.forget(self.stream_id)
         if check:
             self._check_strict()
 
@@ -192,9 +191,11 @@ class Recording:
         return completed
 
     def _on_storage_failure(self, error: BaseException) -> None:
-        # may run on the writer thread: only note it; the caller's thread reports it
+        # runs on the writer thread: note it (the caller's thread warns or raises at its
+        # next call) and log it for recorders no caller checks (the proxy, transports)
         if self.storage_error is None:
             self.storage_error = error
+            log.warning("streamrec: recording %s could not be stored: %s", self.stream_id, error)
 
     def _check_strict(self) -> None:
         if self.storage_error is None or self._reported:

@@ -147,18 +147,16 @@ class StreamrecFixture:
 
 def _mode(request: pytest.FixtureRequest) -> str:
     marker = request.node.get_closest_marker("streamrec")
-    if marker is not None:
-        mode = marker.kwargs.get("mode") or (marker.args[0] if marker.args else None)
-        if mode:
-            return str(mode)
     config = request.config
     mode = (
-        config.getoption("--streamrec-mode")
+        (marker and (marker.kwargs.get("mode") or (marker.args[0] if marker.args else None)))
+        or config.getoption("--streamrec-mode")
         or os.environ.get("STREAMREC_MODE")
         or config.getini("streamrec_mode")
         or "replay"
     )
     if mode not in MODES:
+        # a typo must never fall through to a mode that makes live calls
         raise pytest.UsageError(f"streamrec mode must be one of {', '.join(MODES)}, not {mode!r}")
     return str(mode)
 

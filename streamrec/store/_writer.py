@@ -74,6 +74,8 @@ class Writer:
     def listen(self, stream_id: str, listener: FailureListener) -> None:
         """Call ``listener(exc)`` if events of ``stream_id`` cannot be stored.
 
+        The listener is dropped once the stream's terminal event is committed.
+
         A bound method is held weakly, so a recording dropped without a flush is not kept alive.
         """
         if inspect.ismethod(listener):
@@ -81,10 +83,6 @@ class Writer:
             self._listeners[stream_id] = lambda exc: (m := method()) and m(exc)
         else:
             self._listeners[stream_id] = listener
-
-    def forget(self, stream_id: str) -> None:
-        """Stop reporting failures for a finished stream."""
-        self._listeners.pop(stream_id, None)
 
     def flush_future(self) -> Future[None]:
         """A future that resolves once everything submitted before it is committed."""
@@ -156,6 +154,9 @@ class Writer:
             return
         error = self._try(batch)
         if error is None:
+            for item in batch:
+                if item.summary is not None:  # its terminal event: nothing left to report
+                    self._listeners.pop(item.event.stream_id, None)
             return
         # split per stream: only the streams whose own events fail are lost
         by_stream: dict[str, list[_Item]] = {}
