@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from .errors import StreamrecError
+from .providers import frame_sse
 from .store import GROUPS, Store, export_lines, import_lines, stats
 
 __all__ = ["main"]
@@ -530,15 +531,14 @@ def replay_cmd(
             printed = len(content)
         out.write("\n")
         return
+    api = store.stream(stream_id)["api"]
     for sse in replay(stream_id, store=store, speed=speed, format="sse", raise_errors=False):
         if fmt == "raw":
             out.write(sse.data + "\n")
         elif fmt == "jsonl":
             out.write(json.dumps({"event": sse.event, "data": sse.data}, ensure_ascii=False) + "\n")
-        else:
-            name = f"event: {sse.event}\n" if sse.event else ""
-            data = "".join(f"data: {line}\n" for line in sse.data.split("\n"))
-            out.write(f"{name}{data}\n")
+        else:  # framed as the provider frames it on the wire
+            out.write(frame_sse(api, sse.data, sse.event).decode())
         out.flush()
 
 

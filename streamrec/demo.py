@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import StreamrecError
 from .projection import StreamState
+from .providers import frame_sse
 from .replay import replay
 from .store import Store
 
@@ -94,7 +95,7 @@ def sample_upstream(delay: float = 0.02) -> Any:
         async def frames() -> AsyncIterator[bytes]:
             for data in sample_chunks():
                 await asyncio.sleep(delay)
-                yield f"data: {data}\n\n".encode()
+                yield frame_sse("openai.chat.completions", data, None)
 
         return StreamingResponse(frames(), media_type="text/event-stream")
 

@@ -14,11 +14,15 @@ from typing import Any
 __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_UPSTREAMS",
+    "STREAM_ID_HEADER",
     "Endpoint",
     "endpoint_for",
     "frame_sse",
     "request_body",
 ]
+
+#: response header naming the stream a call was recorded under (proxy) or replayed from (server)
+STREAM_ID_HEADER = "x-streamrec-stream-id"
 
 #: the variables each SDK reads its base URL from, and the path prefix it expects there
 BASE_URL_ENV: dict[str, tuple[str, str]] = {

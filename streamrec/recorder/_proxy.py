@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
 from .._serving import BackgroundServer
-from ..providers import endpoint_for
+from ..providers import STREAM_ID_HEADER, endpoint_for
 from ..store import Store, default_store
 from ._exchange import IDENTITY, Exchange, OnFinish, open_exchange
 from ._redact import Redact
@@ -33,8 +33,6 @@ __all__ = ["STREAM_ID_HEADER", "ProxyServer", "RecordingProxy", "proxy_app"]
 
 log = logging.getLogger("streamrec.proxy")
 
-#: response header naming the id a call was recorded under
-STREAM_ID_HEADER = "x-streamrec-stream-id"
 
 # hop-by-hop headers (RFC 9110 7.6.1) are per connection, never forwarded; host
 # comes from the upstream URL (our server adds no Date/Server: the upstream's pass through)

@@ -32,7 +32,7 @@ __all__ = [
     "upstream_url",
 ]
 
-PROVIDERS = ("openai", "anthropic", "google")
+PROVIDERS = tuple(DEFAULT_UPSTREAMS)
 #: streamrec's own override of each provider's upstream
 UPSTREAM_ENV: Mapping[str, str] = {p: f"STREAMREC_UPSTREAM_{p.upper()}" for p in PROVIDERS}
 #: the variable each SDK reads its base URL from, and the proxy path it is given

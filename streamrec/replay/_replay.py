@@ -82,10 +82,25 @@ def _failure(events: Sequence[StoredEvent]) -> RecordedStreamError | None:
     return None
 
 
-def _deadline(start_ns: int, event: StoredEvent, speed: float) -> float:
-    """Seconds from now until ``event`` is due (<= 0: due already)."""
-    due = start_ns + event.t_ns / speed
-    return (due - time.monotonic_ns()) / 1e9
+def _deadline(start_ns: int, t_ns: int, speed: float) -> float:
+    """Seconds from now until an event recorded at ``t_ns`` is due (<= 0: due already)."""
+    return (start_ns + t_ns / speed - time.monotonic_ns()) / 1e9
+
+
+def _plan(
+    events: Sequence[StoredEvent], api: str, fmt: str, speed: float
+) -> Iterator[tuple[float, Any]]:
+    """(seconds to wait, value) per chunk to emit; the one plan of both twins.
+
+    A generator, so each wait is computed when that chunk is asked for.
+    """
+    start = time.monotonic_ns()
+    for event in events:
+        if event.kind is not EventKind.CHUNK:
+            continue
+        emit, value = _shape(event, api, fmt)
+        if emit:
+            yield (_deadline(start, event.t_ns, speed) if speed else 0.0), value
 
 
 def replay(
@@ -103,19 +118,12 @@ def replay(
     that failed raises ``RecordedStreamError`` after its last chunk, as the
     live stream raised after its last chunk.
     """
-    format = _check(format, speed)  # type: ignore[assignment]
+    fmt = _check(format, speed)
     api, events = _load(stream_id, store)
-    start = time.monotonic_ns()
-    for event in events:
-        if event.kind is not EventKind.CHUNK:
-            continue
-        if speed:
-            wait = _deadline(start, event, speed)
-            if wait > 0:
-                time.sleep(wait)
-        emit, value = _shape(event, api, format)
-        if emit:
-            yield value
+    for wait, value in _plan(events, api, fmt, speed):
+        if wait > 0:
+            time.sleep(wait)
+        yield value
     error = _failure(events)
     if error is not None and raise_errors:
         raise error
@@ -130,19 +138,12 @@ async def replay_async(
     raise_errors: bool = True,
 ) -> AsyncIterator[Any]:
     """The async twin of ``replay``: same chunks, ``asyncio.sleep`` for timing."""
-    format = _check(format, speed)  # type: ignore[assignment]
+    fmt = _check(format, speed)
     api, events = _load(stream_id, store)
-    start = time.monotonic_ns()
-    for event in events:
-        if event.kind is not EventKind.CHUNK:
-            continue
-        if speed:
-            wait = _deadline(start, event, speed)
-            if wait > 0:
-                await asyncio.sleep(wait)
-        emit, value = _shape(event, api, format)
-        if emit:
-            yield value
+    for wait, value in _plan(events, api, fmt, speed):
+        if wait > 0:
+            await asyncio.sleep(wait)
+        yield value
     error = _failure(events)
     if error is not None and raise_errors:
         raise error
@@ -192,7 +193,7 @@ class ReplayStream:
         for event in self._events:
             tools = self._projector.apply(event)
             if event.kind is EventKind.CHUNK:
-                wait = _deadline(start, event, self._speed) if self._speed else 0.0
+                wait = _deadline(start, event.t_ns, self._speed) if self._speed else 0.0
                 emit, value = _shape(event, self._api, self._chunks)
                 yield wait, value, tools, emit
             elif tools:

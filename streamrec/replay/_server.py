@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from ..errors import NoMatchingRecording
-from ..events import EventKind, StoredEvent, StreamFailed
+from ..events import EventKind, StoredEvent
 from ..projection import project
-from ..providers import endpoint_for, frame_sse, request_body
+from ..providers import STREAM_ID_HEADER, endpoint_for, frame_sse, request_body
 from ..store import Store
 from ._match import Matcher
+from ._replay import _failure, _plan
 
 __all__ = ["replay_app"]
 
@@ -82,16 +82,11 @@ def replay_app(
             )
         events = await asyncio.to_thread(store.events, stream_id)
         chunks = [e for e in events if e.kind is EventKind.CHUNK]
-        last = events[-1]
-        headers = {"x-streamrec-stream-id": stream_id}
-        failed = (
-            StreamFailed.model_validate_json(last.payload)
-            if last.kind is EventKind.FAILED
-            else None
-        )
+        headers = {STREAM_ID_HEADER: stream_id}
+        failed = _failure(events)
         if failed is not None and failed.status_code and failed.status_code >= 400:
             body_text = (
-                chunks[0].payload if chunks else json.dumps({"error": {"message": failed.message}})
+                chunks[0].payload if chunks else json.dumps({"error": {"message": str(failed)}})
             )
             return Response(
                 body_text,
@@ -107,27 +102,20 @@ def replay_app(
                 return Response(chunks[0].payload, media_type="application/json", headers=headers)
             call = project(events).construct_call_response()
             return JSONResponse(call.response, headers=headers)
-        frames = [frame_sse(endpoint.api, c.payload, c.event) for c in chunks]
-        if (
+        # recorded from SDK objects, which hide OpenAI's closing [DONE]: send it as the wire had it
+        done = (
             endpoint.api == "openai.chat.completions"
-            and last.kind is EventKind.COMPLETED
+            and events[-1].kind is EventKind.COMPLETED
             and not any(c.payload.strip() == "[DONE]" for c in chunks)
-        ):
-            frames.append(
-                frame_sse(endpoint.api, "[DONE]", None)
-            )  # recorded from SDK objects, which hide it
-        times = [c.t_ns for c in chunks] + [chunks[-1].t_ns if chunks else 0] * (
-            len(frames) - len(chunks)
         )
 
         async def body_iter() -> AsyncIterator[bytes]:
-            start = time.monotonic_ns()
-            for frame, t_ns in zip(frames, times, strict=True):
-                if speed:
-                    wait = (start + t_ns / speed - time.monotonic_ns()) / 1e9
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                yield frame
+            for wait, sse in _plan(events, endpoint.api, "sse", speed):
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                yield frame_sse(endpoint.api, sse.data, sse.event)
+            if done:
+                yield frame_sse(endpoint.api, "[DONE]", None)
             if failed is not None:
                 raise _Dropped(f"recorded stream {stream_id} failed: {failed.error_type}")
 
