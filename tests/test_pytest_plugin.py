@@ -39,6 +39,8 @@ def test_not_recorded(streamrec):
 
 @pytest.fixture
 def recorded_db(upstream: Upstream, tmp_path: Path) -> str:
+    # set up before `pytester`, whose sys.modules snapshot would drop what this call
+    # imports lazily (httpx2 transport modules), leaving later tests with stale classes
     url = f"sqlite:///{tmp_path}/recordings.db"
     with (
         Store(url) as store,
@@ -56,7 +58,7 @@ def recorded_db(upstream: Upstream, tmp_path: Path) -> str:
 
 
 def test_replay_mode_serves_recordings_and_fails_tests_with_unrecorded_requests(
-    pytester: pytest.Pytester, recorded_db: str
+    recorded_db: str, pytester: pytest.Pytester
 ) -> None:
     pytester.makepyfile(
         test_app=APP_TEST.replace("EXPECTED", repr(echo_text("openai.chat.completions", REQUEST)))
@@ -69,7 +71,7 @@ def test_replay_mode_serves_recordings_and_fails_tests_with_unrecorded_requests(
 
 
 def test_a_jsonl_export_in_the_repository_is_a_store(
-    pytester: pytest.Pytester, recorded_db: str
+    recorded_db: str, pytester: pytest.Pytester
 ) -> None:
     from streamrec.store import export_lines
 

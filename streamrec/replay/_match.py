@@ -34,9 +34,11 @@ class Matcher:
         self.served: list[str] = []
         """The stream ids served, in order."""
 
-    def has(self, api: str, request: dict[str, Any]) -> bool:
-        """Is there a recording for ``request``? (Does not advance the sequence.)"""
-        return bool(self._candidates(api, request)[1])
+    def take(self, api: str, request: dict[str, Any]) -> str | None:
+        """The stream id to replay for ``request``, or None (not counted as a miss:
+        auto mode records it instead)."""
+        fingerprint, rows = self._candidates(api, request)
+        return self._choose(fingerprint, rows) if rows else None
 
     def _candidates(self, api: str, request: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         fingerprint = request_fingerprint(api, scrub(request))
@@ -53,6 +55,9 @@ class Matcher:
             with self._lock:
                 self.misses.append(str(error))
             raise error
+        return self._choose(fingerprint, rows)
+
+    def _choose(self, fingerprint: str, rows: list[dict[str, Any]]) -> str:
         rows.sort(key=lambda r: r["stream_id"])  # oldest first
         with self._lock:
             n = self._served[fingerprint]

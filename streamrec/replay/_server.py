@@ -26,6 +26,9 @@ from ._replay import _failure, _plan
 __all__ = ["replay_app"]
 
 
+_CHOSEN = "streamrec.stream_id"  # scope state key: the recording auto mode chose
+
+
 class _Dropped(Exception):
     """Raised inside a streaming body to make the server abort the connection, as recorded."""
 
@@ -66,7 +69,8 @@ def replay_app(
             )
         asked = request_body(endpoint, body)
         try:
-            stream_id = await asyncio.to_thread(
+            # auto mode's front door may have chosen the recording already
+            stream_id = request.scope.get("state", {}).get(_CHOSEN) or await asyncio.to_thread(
                 match.find, endpoint.api, asked, describe=f"POST {request.url.path}"
             )
         except NoMatchingRecording as exc:
@@ -156,7 +160,13 @@ def replay_app(
                 asked = request_body(endpoint, json.loads(body or b"{}"))
             except ValueError:
                 asked = None
-            if asked is not None and await asyncio.to_thread(match.has, endpoint.api, asked):
+            chosen = (
+                await asyncio.to_thread(match.take, endpoint.api, asked)
+                if asked is not None
+                else None
+            )
+            if chosen is not None:
+                scope.setdefault("state", {})[_CHOSEN] = chosen
                 target = inner
         await target(scope, again, send)
 
