@@ -185,3 +185,18 @@ def test_wire_text_replays_byte_for_byte_instantly_and_on_the_clock(
     decoded = list(replay(stream.stream_id, store=store, format="json"))
     assert decoded == [json.loads(e.data) for e in events[:-1]]  # [DONE] has no decoded form
     assert store.state(stream.stream_id).content == echo_text(API, request)
+
+
+def test_the_chat_helper_streams_events_are_stored_as_their_wire_chunks(
+    upstream: Upstream, store: Store
+) -> None:
+    request = _request("helper stream")
+    kwargs = {k: v for k, v in request.items() if k != "stream"}
+    with _client(upstream) as client, client.chat.completions.stream(**kwargs) as helper:
+        stream = record(helper, api=API, request=request, store=store)
+        events = list(stream)
+    assert {e.type for e in events} > {"chunk"}  # the helper adds events of its own
+    stored = [json.loads(p) for p in replay(stream.stream_id, store=store)]
+    assert all(d["object"] == "chat.completion.chunk" for d in stored)
+    assert len(stored) == sum(1 for e in events if e.type == "chunk")
+    assert store.state(stream.stream_id).content == echo_text(API, request)

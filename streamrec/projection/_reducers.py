@@ -103,12 +103,3 @@ def tool_identity(tool: Any) -> tuple[str | None, str | None]:
         name = getattr(function, "name", None) or getattr(call, "name", None)
         return ident, name
     return getattr(tool, "id", None), getattr(tool, "name", None)
-
-
-def output_text(output: Any) -> str:
-    """Tool output as the text most providers take."""
-    if isinstance(output, str):
-        return output
-    from ..events import dumps
-
-    return dumps(output)

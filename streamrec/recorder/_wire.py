@@ -66,6 +66,11 @@ def _dump_sdk_object(chunk: Any, api: str) -> dict[str, Any] | None:
     kind = getattr(chunk, "type", None)
     if api == "anthropic.messages" and isinstance(kind, str) and kind not in _ANTHROPIC_WIRE:
         return None
+    if api == "openai.chat.completions" and isinstance(kind, str):
+        # ``chat.completions.stream()`` wraps each wire chunk in a ``chunk`` event and adds
+        # its own (``content.delta``, …): store the wire chunk, drop the rest
+        inner = getattr(chunk, "chunk", None)
+        return _dump_sdk_object(inner, api) if kind == "chunk" and inner is not None else None
     dumped = chunk.model_dump(
         mode="python", exclude_unset=True, by_alias=True, exclude=set(_SDK_ONLY_FIELDS)
     )

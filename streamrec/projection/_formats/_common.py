@@ -45,8 +45,8 @@ def decode(data: str) -> dict[str, Any]:
     return value
 
 
-def take_request(state: StreamState, started: StreamStarted, messages_key: str) -> dict[str, Any]:
-    """Fill the request-side attributes every format shares; return the request."""
+def take_request(state: StreamState, started: StreamStarted, messages_key: str) -> None:
+    """Fill the request-side attributes every format shares."""
     request = dict(started.request)
     messages = request.get(messages_key)
     if isinstance(messages, str):
@@ -61,7 +61,6 @@ def take_request(state: StreamState, started: StreamStarted, messages_key: str) 
     state.user_message_param = (
         last if isinstance(last, dict) and last.get("role") == "user" else None
     )
-    return request
 
 
 def as_int(value: Any) -> int | None:
@@ -89,11 +88,6 @@ def as_index(value: Any, what: str = "index") -> int:
     if index is None:
         raise ProjectionError(f"{what} is {value!r}, not an index")
     return index
-
-
-def json_text(value: Any) -> str:
-    """Compact JSON text of a decoded value (tool arguments that arrived whole)."""
-    return dumps(value)
 
 
 def parse_object(text: str) -> dict[str, Any] | None:
@@ -144,6 +138,11 @@ def set_usage(
     state.cached_tokens = cached_tokens
     state.cache_write_tokens = cache_write_tokens
     state.reasoning_tokens = reasoning_tokens
+
+
+def output_text(output: Any) -> str:
+    """Tool output as the text most providers take."""
+    return output if isinstance(output, str) else dumps(output)
 
 
 def tool_output(output: Any) -> Any:

@@ -39,8 +39,8 @@ import copy
 from typing import Any
 
 from ...errors import ProjectionError
-from ...events import StreamStarted
-from .._reducers import Reducer, output_text, register, tool_identity
+from ...events import StreamStarted, dumps
+from .._reducers import Reducer, register, tool_identity
 from .._state import StreamState, ToolCall
 from ._common import (
     as_dict,
@@ -48,7 +48,7 @@ from ._common import (
     as_int,
     as_str,
     decode,
-    json_text,
+    output_text,
     parse_object,
     set_error,
     set_usage,
@@ -126,7 +126,6 @@ class AnthropicReducer(Reducer):
             raise ProjectionError(f"content block {index} has no type")
         if index in self._blocks:
             raise ProjectionError(f"content block {index} started twice")
-        block = block
         kind = block["type"]
         state = self.state
         if kind == "text":
@@ -137,8 +136,8 @@ class AnthropicReducer(Reducer):
             start_input = block.get("input")
             tool = ToolCall(
                 id=block.get("id") if isinstance(block.get("id"), str) else None,
-                name=block.get("name") if isinstance(block.get("name"), str) else "",
-                arguments=json_text(start_input)
+                name=block["name"] if isinstance(block.get("name"), str) else "",
+                arguments=dumps(start_input)
                 if isinstance(start_input, dict) and start_input
                 else "",
                 index=index,
@@ -161,9 +160,10 @@ class AnthropicReducer(Reducer):
             state.content += text
         elif kind == "input_json_delta":
             piece = as_str(delta.get("partial_json"), "partial_json")
-            self._json[index] = self._json.get(index, "") + piece
-            if index in self._tools:
+            if index in self._tools:  # a tool's arguments are the one copy of its input
                 self._tools[index].arguments += piece
+            else:
+                self._json[index] = self._json.get(index, "") + piece
         elif kind == "thinking_delta":
             text = as_str(delta.get("thinking"), "thinking_delta.thinking")
             block["thinking"] = block.get("thinking", "") + text
@@ -180,11 +180,12 @@ class AnthropicReducer(Reducer):
         block = self._blocks.get(index)
         if block is None:
             raise ProjectionError(f"stop for content block {index}, which never started")
-        if index in self._json:  # tool_use, server_tool_use, mcp_tool_use: input streamed as JSON
-            parsed = parse_object(self._json[index])
+        tool = self._tools.get(index)
+        streamed = tool.arguments if tool is not None else self._json.get(index)
+        if streamed:  # tool_use, server_tool_use, mcp_tool_use: input streamed as JSON
+            parsed = parse_object(streamed)
             if parsed is not None:
                 block["input"] = parsed
-        tool = self._tools.get(index)
         if tool is None or tool.complete:
             return []
         if not tool.arguments.strip():

@@ -35,7 +35,7 @@ import copy
 from typing import Any
 
 from ...errors import ProjectionError
-from ...events import StreamStarted
+from ...events import StreamStarted, dumps
 from .._reducers import Reducer, register, tool_identity
 from .._state import StreamState, ToolCall
 from ._common import (
@@ -44,7 +44,6 @@ from ._common import (
     as_int,
     as_str,
     decode,
-    json_text,
     set_error,
     set_usage,
     tool_output,
@@ -218,7 +217,7 @@ class GoogleReducer(Reducer):
                 else f"{name}_{n}"
             )
             tool = ToolCall(
-                id=ident, name=name, arguments=json_text(args or {}), index=n, complete=True
+                id=ident, name=name, arguments=dumps(args or {}), index=n, complete=True
             )
             state.tool_calls.append(tool)
             kept.append(part)

@@ -28,9 +28,9 @@ from __future__ import annotations
 from typing import Any
 
 from ...events import StreamStarted
-from .._reducers import Reducer, close_tool_calls, output_text, register, tool_identity
+from .._reducers import Reducer, close_tool_calls, register, tool_identity
 from .._state import StreamState, ToolCall
-from ._common import as_dict, as_int, decode, set_error, set_usage, take_request
+from ._common import as_dict, as_int, decode, output_text, set_error, set_usage, take_request
 
 
 @register
@@ -88,9 +88,8 @@ class OpenAIChatReducer(Reducer):
         state = self.state
         index = as_int(choice.get("index")) or 0
         completed: list[ToolCall] = []
-        delta = choice.get("delta")
-        if index == 0 and isinstance(choice.get("message"), dict):  # a non-streaming body
-            completed += self._message(choice["message"])
+        # a non-streaming body's whole ``message`` reads as one delta
+        delta = choice.get("delta", choice.get("message"))
         if index == 0 and isinstance(delta, dict):
             if isinstance(delta.get("content"), str):
                 state.content += delta["content"]
@@ -109,22 +108,6 @@ class OpenAIChatReducer(Reducer):
             if index == 0:
                 completed += close_tool_calls(state)
         return completed
-
-    def _message(self, message: dict[str, Any]) -> list[ToolCall]:
-        """``choices[0].message`` of a non-streaming body: everything arrives whole."""
-        state = self.state
-        if isinstance(message.get("content"), str):
-            state.content += message["content"]
-        if isinstance(message.get("refusal"), str):
-            state.refusal = (state.refusal or "") + message["refusal"]
-        for key in ("reasoning_content", "reasoning"):
-            if isinstance(message.get(key), str):
-                state.thinking += message[key]
-        completed: list[ToolCall] = []
-        for position, call in enumerate(message.get("tool_calls") or ()):
-            if isinstance(call, dict):
-                completed += self._tool_delta({"index": position, **call})
-        return completed + close_tool_calls(state)
 
     def _tool_delta(self, call: dict[str, Any]) -> list[ToolCall]:
         ident = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None

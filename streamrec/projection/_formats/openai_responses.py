@@ -45,7 +45,7 @@ from typing import Any
 
 from ...errors import ProjectionError
 from ...events import StreamStarted
-from .._reducers import Reducer, output_text, register, tool_identity
+from .._reducers import Reducer, register, tool_identity
 from .._state import StreamState, ToolCall
 from ._common import (
     as_dict,
@@ -53,6 +53,7 @@ from ._common import (
     as_int,
     as_str,
     decode,
+    output_text,
     set_error,
     set_usage,
     take_request,
