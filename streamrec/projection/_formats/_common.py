@@ -46,21 +46,38 @@ def decode(data: str) -> dict[str, Any]:
 
 
 def take_request(state: StreamState, started: StreamStarted, messages_key: str) -> None:
-    """Fill the request-side attributes every format shares."""
+    """Fill the request-side attributes from a body whose messages are under ``messages_key``."""
     request = dict(started.request)
     messages = request.get(messages_key)
     if isinstance(messages, str):
         messages = [{"role": "user", "content": messages}]
-    state.messages = list(messages) if isinstance(messages, list) else []
+    tools = request.get("tools")
+    fill_request(
+        state,
+        request,
+        list(messages) if isinstance(messages, list) else [],
+        [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else [],
+    )
+
+
+def fill_request(
+    state: StreamState,
+    request: dict[str, Any],
+    messages: list[Any],
+    tool_types: list[dict[str, Any]],
+    *,
+    default_role: str | None = None,
+) -> None:
+    """The request-side attributes every format shares, once the format found its
+    messages and tools (``default_role``: the role of a message that names none)."""
+    state.messages = messages
     state.call_params = {k: v for k, v in request.items() if k not in _NOT_PARAMS}
     state.call_kwargs = {k: v for k, v in request.items() if k not in {"stream", "stream_options"}}
-    tools = request.get("tools")
-    state.tool_types = [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
+    state.tool_types = tool_types
     # BaseStream's meaning: the message this call sent, when it is the user's turn
-    last = state.messages[-1] if state.messages else None
-    state.user_message_param = (
-        last if isinstance(last, dict) and last.get("role") == "user" else None
-    )
+    last = messages[-1] if messages else None
+    role = last.get("role", default_role) if isinstance(last, dict) else None
+    state.user_message_param = last if role == "user" else None
 
 
 def as_int(value: Any) -> int | None:

@@ -39,11 +39,11 @@ from ...events import StreamStarted, dumps
 from .._reducers import Reducer, register, tool_identity
 from .._state import StreamState, ToolCall
 from ._common import (
-    _NOT_PARAMS,
     as_dict,
     as_int,
     as_str,
     decode,
+    fill_request,
     set_error,
     set_usage,
     tool_output,
@@ -85,7 +85,6 @@ class GoogleReducer(Reducer):
         ``{"role": "system", "parts": [...]}`` content (Gemini carries it beside
         ``contents``; this is where the other formats keep it), then ``contents``.
         """
-        state = self.state
         request = dict(started.request)
         contents = request.get("contents")
         if isinstance(contents, str):
@@ -93,25 +92,17 @@ class GoogleReducer(Reducer):
         elif isinstance(contents, dict):
             contents = [contents]
         config = as_dict(request.get("config"))
-        system = request.get("systemInstruction", config.get("system_instruction"))
-        system_parts = _parts_of(system)
-        state.messages = [{"role": "system", "parts": system_parts}] if system_parts else []
-        state.messages += list(contents) if isinstance(contents, list) else []
-        state.call_params = {k: v for k, v in request.items() if k not in _NOT_PARAMS}
-        state.call_kwargs = {k: v for k, v in request.items() if k != "stream"}
+        system_parts = _parts_of(request.get("systemInstruction", config.get("system_instruction")))
+        messages = [{"role": "system", "parts": system_parts}] if system_parts else []
+        messages += list(contents) if isinstance(contents, list) else []
         tools = request.get("tools") if request.get("tools") is not None else config.get("tools")
         declarations: list[dict[str, Any]] = []
         for tool in tools if isinstance(tools, list) else ():
             tool = as_dict(tool)
             found = tool.get("functionDeclarations", tool.get("function_declarations"))
             declarations += [d for d in found or () if isinstance(d, dict)]
-        state.tool_types = declarations
-        users = [
-            m
-            for m in state.messages[1 if system_parts else 0 :]
-            if isinstance(m, dict) and m.get("role", "user") == "user"
-        ]
-        state.user_message_param = users[-1] if users else None
+        # a content without a role is the user's (Gemini's default)
+        fill_request(self.state, request, messages, declarations, default_role="user")
 
     def chunk(self, data: str, event: str | None) -> list[ToolCall]:
         body = decode(data)
