@@ -76,7 +76,8 @@ class Matcher:
         for row in self.store.streams(model=model, limit=20) if model else []:
             if row["api"] != api:
                 continue
-            started = self.store.events(row["stream_id"])[0].model()
+            first = self.store.event(row["stream_id"], 0)
+            started = first.model() if first is not None else None
             if not isinstance(started, StreamStarted):
                 continue
             keys = sorted(

@@ -384,7 +384,7 @@ class Store:
         now = utcnow()
         for row in self.streams(status="recording"):
             stream_id = row["stream_id"]
-            started = self._event(stream_id, 0)
+            started = self.event(stream_id, 0)
             payload = started.model() if started else None
             host, pid = getattr(payload, "host", None), getattr(payload, "pid", None)
             if host == socket.gethostname() and pid is not None:
@@ -392,7 +392,7 @@ class Store:
             elif local_only:
                 continue
             else:
-                last = self._event(stream_id, row["last_seq"])
+                last = self.event(stream_id, row["last_seq"])
                 age = (now - last.recorded_at).total_seconds() if last else older_than_s
                 dead = age >= older_than_s
             if not dead or started is None:
@@ -404,7 +404,8 @@ class Store:
             recovered.append(stream_id)
         return recovered
 
-    def _event(self, stream_id: str, seq: int) -> StoredEvent | None:
+    def event(self, stream_id: str, seq: int) -> StoredEvent | None:
+        """One event of a stream by its seq (0 is ``stream.started``); None if absent."""
         with self._errors("read an event"), self.engine.connect() as conn:
             row = conn.execute(
                 select(events).where(events.c.stream_id == stream_id, events.c.seq == seq)
