@@ -1,0 +1,135 @@
+"""What every command shares: the store it opens, --db, JSON and table output, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+
+def open_store(ctx: click.Context, *, create: bool = True) -> Store:
+    """The store named by --db / $STREAMREC_DB / the default, brought to head on first use."""
+    from ..store import Store
+
+    obj = ctx.find_root().obj
+    if obj.get("store") is None:
+        obj["store"] = Store(obj.get("db"), create=create)
+        ctx.call_on_close(obj["store"].close)
+    return obj["store"]  # type: ignore[no-any-return]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def print_json(value: Any) -> None:
+    """Pretty JSON on stdout; Decimals as numbers, datetimes as ISO 8601."""
+    click.echo(json.dumps(value, indent=2, default=_json_default, ensure_ascii=False))
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    """Left-aligned columns, as wide as their widest cell."""
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@contextlib.contextmanager
+def progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr while long work runs, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+def db_option(f: Any) -> Any:
+    """--db on every command (it may also come before the command name)."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            ctx.find_root().ensure_object(dict)["db"] = value
+
+    return click.option(
+        "--db",
+        metavar="URL",
+        expose_value=False,
+        callback=remember,
+        help="Database URL or SQLite path (default: $STREAMREC_DB, else .streamrec/streamrec.db).",
+    )(f)
+
+
+def cost_text(nanos: int | None) -> str:
+    """Integer nano-dollars as dollars for a table cell ("" when unknown)."""
+    return "" if nanos is None else f"${Decimal(nanos) / Decimal(10**9):.6f}"
+
+
+def row_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A read-model row for --json: JSON columns decoded, cost as a number beside the exact nanos."""
+    out = dict(row)
+    for key in ("tags", "finish_reasons", "error"):
+        if isinstance(out.get(key), str):
+            out[key] = json.loads(out[key])
+    nanos = out.get("cost_nanousd")
+    # a JSON number for scripts; cost_nanousd beside it is the exact integer
+    out["cost"] = Decimal(nanos) / Decimal(10**9) if nanos is not None else None
+    return out
+
+
+def stream_summary(row: dict[str, Any]) -> str:
+    """One line about a recorded stream: id, model, status, chunks, tokens, cost."""
+    model = row.get("model") or row.get("requested_model") or "?"
+    tokens = (
+        f"{row['input_tokens']} in / {row['output_tokens']} out tokens"
+        if row.get("input_tokens") is not None or row.get("output_tokens") is not None
+        else "no usage reported"
+    )
+    cost = cost_text(row.get("cost_nanousd")) or "cost unknown"
+    return (
+        f"streamrec: {row['stream_id']}  {model}  {row['status']}  "
+        f"{row['chunk_count']} chunks  {tokens}  {cost}"
+    )
+
+
+def wait_until_interrupted() -> None:
+    """Block until Ctrl-C or SIGTERM (the servers' foreground loop)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)

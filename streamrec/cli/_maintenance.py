@@ -1,0 +1,137 @@
+"""Portability and maintenance: export/import, rebuild, verify, recover, db."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..store import Store, export_lines, import_lines
+from ._common import db_option, open_store, print_json
+from ._common import progress as progress_bar
+
+
+@click.command()
+@db_option
+@click.argument("stream_ids", nargs=-1)
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="Write here (default: stdout).",
+)
+@click.pass_context
+def export(ctx: click.Context, stream_ids: tuple[str, ...], output: Any) -> None:
+    """Export streams (all, or the given ids) as JSONL events, one per line."""
+    for line in export_lines(open_store(ctx), stream_ids or None):
+        output.write(line + "\n")
+
+
+@click.command("import")
+@db_option
+@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--json", "as_json", is_flag=True, help="Print what was imported as JSON.")
+@click.pass_context
+def import_cmd(ctx: click.Context, source: Any, as_json: bool) -> None:
+    """Import streams from a JSONL export (streams already present are skipped)."""
+    imported, skipped = import_lines(open_store(ctx, create=True), source)
+    if as_json:
+        print_json({"imported": imported, "skipped": skipped})
+    else:
+        click.echo(f"imported {len(imported)} stream(s), skipped {len(skipped)} already present")
+
+
+@click.command()
+@db_option
+@click.argument("stream_ids", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the count as JSON.")
+@click.pass_context
+def rebuild(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> None:
+    """Recompute the `streams` read model from the event log alone."""
+    store = open_store(ctx)
+    ids = [store.resolve(s) for s in stream_ids] if stream_ids else None
+    with progress_bar("rebuilding") as progress:
+        count = store.rebuild(ids, progress=progress)
+    if as_json:
+        print_json({"rebuilt": count})
+    else:
+        click.echo(f"rebuilt {count} stream(s)")
+
+
+@click.command()
+@db_option
+@click.argument("stream_ids", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+@click.pass_context
+def verify(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> None:
+    """Check the log (gapless seq, a start per stream) and that the read model matches it. Exit 1 on problems."""
+    store = open_store(ctx)
+    ids = [store.resolve(s) for s in stream_ids] if stream_ids else None
+    with progress_bar("verifying") as progress:
+        problems = store.verify(ids, progress=progress)
+    if as_json:
+        print_json({"ok": not problems, "problems": problems})
+    else:
+        for p in problems:
+            click.echo(p)
+        click.echo("ok" if not problems else f"{len(problems)} problem(s)", err=bool(problems))
+    if problems:
+        ctx.exit(1)
+
+
+@click.command()
+@db_option
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="Seconds without a new event after which a stream recorded on another host is taken as dead.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the recovered ids as JSON.")
+@click.pass_context
+def recover(ctx: click.Context, older_than: float, as_json: bool) -> None:
+    """Mark streams whose recorder died as interrupted (what was committed stays replayable)."""
+    store = Store(ctx.find_root().obj.get("db"), recover=False)
+    ctx.call_on_close(store.close)
+    ids = store.recover(older_than_s=older_than)
+    if as_json:
+        print_json({"interrupted": ids})
+    else:
+        click.echo(f"marked {len(ids)} stream(s) interrupted")
+        for i in ids:
+            click.echo(f"  {i}")
+
+
+@click.group()
+def db() -> None:
+    """Schema management (Alembic migrations shipped with streamrec)."""
+
+
+@db.command()
+@db_option
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Create the schema or bring it to the newest revision."""
+    store = Store(ctx.find_root().obj.get("db"), create=True, migrate=True)
+    ctx.call_on_close(store.close)
+    click.echo(f"{store.display_url} is at revision {store.revision()}")
+
+
+@db.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def current(ctx: click.Context, as_json: bool) -> None:
+    """Print the schema revision of the database and the newest one streamrec knows."""
+    from ..migrations import head_revision
+
+    store = open_store(ctx)
+    rev, head = store.revision(), head_revision()
+    if as_json:
+        print_json(
+            {"url": store.display_url, "revision": rev, "head": head, "up_to_date": rev == head}
+        )
+    else:
+        click.echo(f"{rev} (head: {head})")

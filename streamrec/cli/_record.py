@@ -1,0 +1,156 @@
+"""Recording live programs: `demo`, `record` and the standalone `proxy`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ._common import db_option, open_store, stream_summary, wait_until_interrupted
+
+
+@click.command()
+@db_option
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Record a sample stream offline, replay it and print its rebuilt state.
+
+    A bundled sample upstream on loopback speaks OpenAI's streaming format; the
+    real openai SDK calls it. No API key, no network.
+    """
+    from ..demo import run_demo
+
+    run_demo(open_store(ctx, create=True), click.echo)
+
+
+# -- recording live programs ------------------------------------------------------------
+
+_UPSTREAM_HELP = (
+    "Send PROVIDER's calls (openai, anthropic, google) to URL instead of its public API "
+    "(repeatable; default: $STREAMREC_UPSTREAM_<PROVIDER>)."
+)
+
+
+def _upstreams(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    from ..errors import RecorderError
+    from ..recorder import parse_upstreams
+
+    try:
+        return parse_upstreams(values)
+    except RecorderError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--upstream ")) from None
+
+
+def _recording_options(f: Any) -> Any:
+    """--name, --tag and --upstream, shared by `record` and `proxy`."""
+    f = click.option(
+        "--upstream",
+        "upstreams",
+        multiple=True,
+        metavar="PROVIDER=URL",
+        callback=_upstreams,
+        help=_UPSTREAM_HELP,
+    )(f)
+    f = click.option("--tag", "tags", multiple=True, help="Tag every recorded call (repeatable).")(
+        f
+    )
+    return click.option("--name", help="Record every call under this name.")(f)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@db_option
+@_recording_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def record(
+    ctx: click.Context,
+    name: str | None,
+    tags: tuple[str, ...],
+    upstreams: dict[str, str],
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND with a recording proxy in front of the LLM providers.
+
+    \b
+        streamrec record -- python app.py
+
+    COMMAND gets OPENAI_BASE_URL, ANTHROPIC_BASE_URL and GOOGLE_GEMINI_BASE_URL
+    pointing at a proxy on a free loopback port; every call streams through it
+    to the real provider (or to the base URL COMMAND already had) and is
+    recorded. Exits with COMMAND's exit code; prints one line per recorded
+    stream on stderr.
+    """
+    from ..recorder import run_recorded
+
+    store = open_store(ctx)
+    try:
+        run = run_recorded(command, store=store, upstreams=upstreams, name=name, tags=tags)
+    except FileNotFoundError:
+        click.echo(f"streamrec: error: command not found: {command[0]}", err=True)
+        ctx.exit(127)
+    except PermissionError:
+        click.echo(f"streamrec: error: cannot run {command[0]}: permission denied", err=True)
+        ctx.exit(126)
+    if not run.stream_ids:
+        click.echo("streamrec: no LLM calls were recorded", err=True)
+    for stream_id in run.stream_ids:
+        click.echo(stream_summary(store.stream(stream_id)), err=True)
+    ctx.exit(run.returncode)
+
+
+@click.command("proxy")
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Port (default: a free one)."
+)
+@_recording_options
+@click.pass_context
+def proxy_cmd(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    name: str | None,
+    tags: tuple[str, ...],
+    upstreams: dict[str, str],
+) -> None:
+    """Run the recording proxy until interrupted, for programs started elsewhere.
+
+    Prints its URL and the variables to export; then one line per recorded
+    stream on stderr as each ends.
+    """
+    from ..errors import RecorderError
+    from ..recorder import ProxyServer, RecordingProxy, resolve_upstreams
+    from ..store import summary_row
+
+    store = open_store(ctx)
+
+    def finished(recording: Any) -> None:
+        click.echo(stream_summary(summary_row(recording.state, -1)), err=True)
+
+    proxy = RecordingProxy(
+        store=store,
+        upstreams=resolve_upstreams(upstreams),
+        name=name,
+        tags=tags,
+        on_finish=finished,
+    )
+    try:
+        server = ProxyServer(proxy, host=host, port=port)
+    except OSError as exc:
+        raise RecorderError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    with server:
+        click.echo(f"streamrec proxy on {server.url}, recording into {store.display_url}")
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            click.echo(
+                "streamrec: warning: listening beyond loopback; anyone who reaches "
+                "this port can use the API keys sent through it",
+                err=True,
+            )
+        for var, value in server.env.items():
+            click.echo(f"export {var}={value}")
+        wait_until_interrupted()
+    store.writer.flush()
+    click.echo(f"streamrec proxy stopped; {len(proxy.stream_ids)} call(s) recorded", err=True)

@@ -1,0 +1,128 @@
+"""`replay`: one recording re-emitted, or all of them served over the providers' APIs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from ..providers import frame_sse
+from ._common import db_option, open_store, wait_until_interrupted
+
+
+@click.command("replay", context_settings={"allow_interspersed_args": True})
+@db_option
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[STREAM_ID | -- CMD…]")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "raw", "jsonl", "sse"]),
+    default="text",
+    show_default=True,
+    help="text: the content as it streams; raw: each payload exactly, one per line; "
+    "jsonl: one event object per line; sse: the server-sent-events wire text.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="0 replays instantly, 1 with the recorded timing, N N-times faster.",
+)
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Serve every recording over the providers' HTTP APIs instead; with -- CMD, run CMD "
+    "against it (base-URL variables set) and exit with its code.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: interface.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="With --serve: port (default: free)."
+)
+@click.pass_context
+def replay_cmd(
+    ctx: click.Context,
+    args: tuple[str, ...],
+    fmt: str,
+    speed: float,
+    serve: bool,
+    host: str,
+    port: int,
+) -> None:
+    """Re-emit a recorded stream, deterministically (or serve recordings with --serve).
+
+    \b
+        streamrec replay ID --format raw
+        streamrec replay --serve -- python app.py
+
+    With --serve, an unmodified program's SDK calls are answered from the
+    recordings that match them; a call with no recording gets a 404 naming it
+    and the closest recordings, and the command exits 1 if CMD itself succeeded.
+    """
+    if serve:
+        _serve(ctx, list(args), speed, host, port)
+        return
+    if len(args) != 1:
+        raise click.UsageError("replay takes exactly one STREAM_ID (or --serve)")
+    from ..replay import replay, replay_stream
+
+    stream_id = args[0]
+    store = open_store(ctx)
+    stream_id = store.resolve(stream_id)
+    out = sys.stdout
+    if fmt == "text":
+        # the projection folds each chunk; print what each one added to the content
+        stream = replay_stream(stream_id, store=store, speed=speed, chunks="raw")
+        printed = 0
+        for _chunk, _tool in stream:
+            content = stream.state.content
+            out.write(content[printed:])
+            out.flush()
+            printed = len(content)
+        out.write("\n")
+        return
+    api = store.stream(stream_id)["api"]
+    for sse in replay(stream_id, store=store, speed=speed, format="sse", raise_errors=False):
+        if fmt == "raw":
+            out.write(sse.data + "\n")
+        elif fmt == "jsonl":
+            out.write(json.dumps({"event": sse.event, "data": sse.data}, ensure_ascii=False) + "\n")
+        else:  # framed as the provider frames it on the wire
+            out.write(frame_sse(api, sse.data, sse.event).decode())
+        out.flush()
+
+
+def _serve(ctx: click.Context, command: list[str], speed: float, host: str, port: int) -> None:
+    from .._serving import BackgroundServer
+    from ..errors import ReplayError
+    from ..recorder import client_env, run_command
+    from ..replay import Matcher, replay_app
+
+    store = open_store(ctx)
+    matcher = Matcher(store)
+    try:
+        server = BackgroundServer(
+            replay_app(store, speed=speed, matcher=matcher), host=host, port=port
+        )
+    except OSError as exc:
+        raise ReplayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    with server:
+        env = client_env(server.url)
+        if not command:
+            click.echo(f"streamrec replay server on {server.url}, serving {store.display_url}")
+            for var, value in env.items():
+                click.echo(f"export {var}={value}")
+            wait_until_interrupted()
+            return
+        try:
+            code = run_command(command, {**os.environ, **env})
+        except FileNotFoundError:
+            click.echo(f"streamrec: error: command not found: {command[0]}", err=True)
+            ctx.exit(127)
+    for stream_id in matcher.served:
+        click.echo(f"replayed {stream_id}", err=True)
+    for miss in matcher.misses:
+        click.echo(f"streamrec: {miss}", err=True)
+    ctx.exit(code if code or not matcher.misses else 1)
