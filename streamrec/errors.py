@@ -6,6 +6,7 @@
     ├── StoreError                 the database could not be opened, read or written
     │   ├── DatabaseURLError       the URL names no database we can use
     │   ├── NotAStreamrecDatabase  the file or schema is not (a current) streamrec store
+    │   ├── ReadOnlyQueryError     `streamrec sql` refused a statement that is not one read
     │   └── UnknownStream          no stream has that id
     ├── ProjectionError            events cannot be folded (an unknown api, say)
     ├── RecorderError              recording could not start or was misused
@@ -23,6 +24,7 @@ __all__ = [
     "NoMatchingRecording",
     "NotAStreamrecDatabase",
     "ProjectionError",
+    "ReadOnlyQueryError",
     "RecordedStreamError",
     "RecorderError",
     "ReplayError",
@@ -47,6 +49,10 @@ class DatabaseURLError(StoreError):
 
 class NotAStreamrecDatabase(StoreError):
     """The database exists but is not a streamrec store (or is corrupt)."""
+
+
+class ReadOnlyQueryError(StoreError):
+    """``streamrec sql`` refused the statement: it is not one query that only reads."""
 
 
 class UnknownStream(StoreError):

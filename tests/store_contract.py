@@ -113,6 +113,7 @@ class StoreContract:
         assert store.verify() == []
 
     def test_sql_is_read_only(self, store: Store) -> None:
+        store.grant_reader()  # PostgreSQL: the role `streamrec db upgrade` creates
         _record(store, ["a"])
         columns, rows = store.sql("SELECT count(*) AS n FROM streams")
         assert (columns, rows) == (["n"], [(1,)])

@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from ..store import Store, export_lines, import_lines
+from ..errors import StoreError
+from ..store import READER_ROLE, Store, export_lines, import_lines
 from ._common import db_option, open_store, print_json
 from ._common import progress as progress_bar
 
@@ -117,6 +118,13 @@ def upgrade(ctx: click.Context) -> None:
     store = Store(ctx.find_root().obj.get("db"), create=True, migrate=True)
     ctx.call_on_close(store.close)
     click.echo(f"{store.display_url} is at revision {store.revision()}")
+    try:
+        schema = store.grant_reader()
+    except StoreError as exc:  # no CREATEROLE right: the schema is fine, `sql` will refuse
+        click.echo(f"streamrec: warning: {exc}; `streamrec sql` will refuse to run", err=True)
+    else:
+        if schema is not None:
+            click.echo(f"`streamrec sql` reads schema {schema} as role {READER_ROLE}")
 
 
 @db.command()

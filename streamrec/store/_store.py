@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, inspect, select, text, update
+from sqlalchemy import Engine, func, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from .. import migrations
@@ -428,29 +428,24 @@ class Store:
     def sql(
         self, query: str, *, limit: int | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run a read-only query; returns (column names, rows).
+        """Run one read-only query; returns (column names, rows).
 
-        Read-only is enforced by the database (SQLite ``query_only``, a
-        PostgreSQL read-only transaction), not by parsing the text.
+        Read-only by construction on both engines, whatever the text says (see
+        ``store._sql``); a refused statement raises ``ReadOnlyQueryError``.
         """
-        with self._errors("run the query"), self.engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA query_only = ON")
-            else:
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            try:
-                result = conn.execute(text(query))
-                columns = list(result.keys()) if result.returns_rows else []
-                rows = (
-                    [tuple(r) for r in (result.fetchmany(limit) if limit else result.fetchall())]
-                    if result.returns_rows
-                    else []
-                )
-            finally:
-                conn.rollback()
-                if conn.dialect.name == "sqlite":
-                    conn.exec_driver_sql("PRAGMA query_only = OFF")
-        return columns, rows
+        from ._sql import run_sql
+
+        return run_sql(self, query, limit=limit)
+
+    def grant_reader(self) -> str | None:
+        """PostgreSQL: create the read-only role ``sql`` runs as and let it read this schema.
+
+        Returns the schema granted (None on SQLite, which needs no role).
+        """
+        from ._sql import grant_reader
+
+        with self._errors("create the read-only role for `streamrec sql`"):
+            return grant_reader(self._write_engine())
 
 
 def _started_row(started: StoredEvent) -> dict[str, Any]:
