@@ -6,6 +6,7 @@
     ├── StoreError                 the database could not be opened, read or written
     │   ├── DatabaseURLError       the URL names no database we can use
     │   ├── NotAStreamrecDatabase  the file or schema is not (a current) streamrec store
+    │   ├── FilterError            a history filter (a time, a grouping) means nothing
     │   ├── ReadOnlyQueryError     `streamrec sql` refused a statement that is not one read
     │   └── UnknownStream          no stream has that id
     ├── ProjectionError            events cannot be folded (an unknown api, say)
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "DatabaseURLError",
+    "FilterError",
     "NoMatchingRecording",
     "NotAStreamrecDatabase",
     "ProjectionError",
@@ -49,6 +51,10 @@ class DatabaseURLError(StoreError):
 
 class NotAStreamrecDatabase(StoreError):
     """The database exists but is not a streamrec store (or is corrupt)."""
+
+
+class FilterError(StoreError, ValueError):
+    """A filter or grouping of the history cannot be understood (the CLI makes it a usage error)."""
 
 
 class ReadOnlyQueryError(StoreError):

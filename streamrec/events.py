@@ -93,6 +93,8 @@ class StreamStarted(_Payload):
     fn_args: dict[str, Any] = Field(default_factory=dict)
     name: str | None = None
     tags: list[str] = Field(default_factory=list)
+    # attribution beyond name and tags: user, session, project, feature, any key
+    metadata: dict[str, str] = Field(default_factory=dict)
     fingerprint: str | None = None
     # where the process that records lives, so `recover` can tell a dead recorder
     host: str | None = None

@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from streamrec import SSEEvent, Store, record
 from streamrec.cli import _commands, main
+from streamrec.migrations import HEAD_REVISION
 
 from .chunks import REQUEST, chunk, text_stream, tool_delta
 
@@ -184,12 +185,12 @@ def test_usage_errors_exit_2(db: str) -> None:
 def test_db_upgrade_and_current(db: str) -> None:
     result = run("--db", db, "db", "upgrade")
     assert result.exit_code == 0
-    assert "is at revision 0001" in result.stdout
+    assert f"is at revision {HEAD_REVISION}" in result.stdout
     result = run("--db", db, "db", "current", "--json")
     assert json.loads(result.stdout) | {"url": None} == {
         "url": None,
-        "revision": "0001",
-        "head": "0001",
+        "revision": HEAD_REVISION,
+        "head": HEAD_REVISION,
         "up_to_date": True,
     }
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamrec import Store
+from streamrec import Store, migrations
 
 from .store_contract import StoreContract
 
@@ -105,6 +105,6 @@ def test_many_first_opens_at_once_create_the_schema_once(
     for t in threads:
         t.join()
     assert errors == []
-    assert {s.revision() for s in stores} == {"0001"}
+    assert {s.revision() for s in stores} == {migrations.HEAD_REVISION}
     for s in stores:
         s.close()

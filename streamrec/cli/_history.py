@@ -2,46 +2,107 @@
 
 from __future__ import annotations
 
+import csv
+import sys
+from decimal import Decimal
+from typing import Any
+
 import click
 
-from ..store import GROUPS, stats
 from ._common import db_option, open_store, print_json, table
+from ._filters import filter_options, filters_from
+
+_BY_HELP = (
+    "Group by one or more of day, week, month, model, provider, api, name, tag, status, "
+    "or a metadata key (meta.KEY, or KEY when it is not one of those), comma-separated: "
+    "--by day,model."
+)
+
+
+def _money(value: Decimal | None) -> str:
+    return "" if value is None else f"${value:.6f}"
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.1f}%"
+
+
+def _num(value: Any) -> str:
+    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @click.command()
 @db_option
-@click.option(
-    "--by",
-    type=click.Choice(GROUPS),
-    default="model",
-    show_default=True,
-    help="Group rows by this.",
-)
-@click.option("--since", metavar="DATE", help="Only streams started at or after DATE (ISO 8601).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--by", default="model", show_default=True, metavar="DIM[,DIM…]", help=_BY_HELP)
+@filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (every figure).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row (every figure).")
 @click.pass_context
-def stats_cmd(ctx: click.Context, by: str, since: str | None, as_json: bool) -> None:
-    """Token and cost totals per model (or provider, day, name, status)."""
-    rows = stats(open_store(ctx), by, since=since)
+def stats_cmd(ctx: click.Context, /, by: str, as_json: bool, as_csv: bool, **options: Any) -> None:
+    """Streams, failures, tokens, exact cost, cache savings and latency percentiles per group.
+
+    Percentiles are nearest-rank (the recorded value at rank ceil(p·n/100)), the
+    same on SQLite and PostgreSQL; cost sums are exact (nano-dollars).
+    """
+    from ..errors import FilterError
+    from ..store import STAT_FIELDS, parse_by
+
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv exclude each other")
+    try:
+        names = parse_by(by)
+    except FilterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--by") from None
+    rows = open_store(ctx).stats(names, filters=filters_from(options))
     if as_json:
         print_json(rows)
+        return
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([*names, *STAT_FIELDS])
+        for r in rows:
+            writer.writerow(["" if r[k] is None else r[k] for k in (*names, *STAT_FIELDS)])
         return
     table(
         [
             (
-                r["group"],
+                *(("(none)" if r[n] is None else r[n]) for n in names),
                 r["streams"],
-                r["chunks"],
+                _pct(r["failure_rate"]),
                 r["input_tokens"],
                 r["cached_tokens"],
                 r["output_tokens"],
-                f"${r['cost']}" if r["cost"] is not None else "",
-                r["unpriced"],
-                r["mean_ttft_ms"],
+                _money(r["cost"]),
+                r["unpriced"] or "",
+                _pct(r["cache_hit_ratio"]),
+                _money(r["cache_savings"]),
+                _num(r["ttft_ms_p50"]),
+                _num(r["ttft_ms_p95"]),
+                _num(r["ttft_ms_p99"]),
+                _num(r["duration_ms_p50"]),
+                _num(r["duration_ms_p95"]),
+                _num(r["output_tokens_per_s"]),
             )
             for r in rows
         ],
-        [by.upper(), "STREAMS", "CHUNKS", "IN", "CACHED", "OUT", "COST", "UNPRICED", "TTFT_MS"],
+        [
+            *(n.upper() for n in names),
+            "STREAMS",
+            "FAILED",
+            "IN",
+            "CACHED",
+            "OUT",
+            "COST",
+            "UNPRICED",
+            "CACHE_HIT",
+            "SAVED",
+            "TTFT_P50",
+            "TTFT_P95",
+            "TTFT_P99",
+            "DUR_P50",
+            "DUR_P95",
+            "OUT_TOK/S",
+        ],
     )
 
 

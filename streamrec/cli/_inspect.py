@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from ._common import cost_text, db_option, open_store, print_json, row_json, table
+from ._filters import filter_options, filters_from
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -20,52 +22,59 @@ if TYPE_CHECKING:
     type=click.IntRange(min=1),
     default=50,
     show_default=True,
-    help="Show at most N streams.",
+    help="Show at most N streams (says so on stderr when there were more).",
 )
-@click.option(
-    "--status",
-    type=click.Choice(["recording", "completed", "failed", "interrupted"]),
-    help="Only streams in this status.",
-)
-@click.option("--model", help="Only streams of this (requested or reported) model.")
-@click.option("--name", help="Only streams recorded under this name.")
-@click.option("--tag", help="Only streams with this tag.")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_context
-def ls(
-    ctx: click.Context,
-    limit: int,
-    status: str | None,
-    model: str | None,
-    name: str | None,
-    tag: str | None,
-    as_json: bool,
-) -> None:
-    """List recorded streams, newest first."""
-    rows = open_store(ctx).streams(limit=limit, status=status, model=model, name=name, tag=tag)
+def ls(ctx: click.Context, /, limit: int, as_json: bool, **options: Any) -> None:
+    """List recorded streams, newest first, optionally filtered."""
+    filters = filters_from(options)
+    store = open_store(ctx)
+    rows = store.streams(limit=limit + 1, filters=filters)
+    cut = len(rows) > limit
+    rows = rows[:limit]
     if as_json:
         print_json([row_json(r) for r in rows])
-        return
-    if not rows:
-        click.echo("no streams recorded yet (try `streamrec demo`)", err=True)
-        return
-    table(
-        [
-            (
-                r["stream_id"],
-                r["started_at"].strftime("%Y-%m-%d %H:%M:%S") if r["started_at"] else "",
-                r["status"],
-                r["model"] or r["requested_model"],
-                r["chunk_count"],
-                r["input_tokens"],
-                r["output_tokens"],
-                cost_text(r["cost_nanousd"]),
-                r["name"],
-            )
-            for r in rows
-        ],
-        ["ID", "STARTED", "STATUS", "MODEL", "CHUNKS", "IN", "OUT", "COST", "NAME"],
-    )
+    elif not rows:
+        if filters:
+            click.echo("no streams match these filters", err=True)
+        else:
+            click.echo("no streams recorded yet (try `streamrec demo`)", err=True)
+    else:
+        table(
+            [
+                (
+                    r["stream_id"],
+                    r["started_at"].strftime("%Y-%m-%d %H:%M:%S") if r["started_at"] else "",
+                    r["status"],
+                    r["api"],
+                    r["model"] or r["requested_model"],
+                    r["chunk_count"],
+                    r["input_tokens"],
+                    r["output_tokens"],
+                    cost_text(r["cost_nanousd"]),
+                    r["name"],
+                    ",".join(json.loads(r["tags"] or "[]")),
+                )
+                for r in rows
+            ],
+            [
+                "ID",
+                "STARTED",
+                "STATUS",
+                "API",
+                "MODEL",
+                "CHUNKS",
+                "IN",
+                "OUT",
+                "COST",
+                "NAME",
+                "TAGS",
+            ],
+        )
+    if cut:
+        click.echo(f"(showing the newest {limit}; more match: raise -n)", err=True)
 
 
 def state_json(store: Store, stream_id: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from ..errors import StoreError
 from ..store import READER_ROLE, Store, export_lines, import_lines
 from ._common import db_option, open_store, print_json
 from ._common import progress as progress_bar
+from ._filters import filter_options, filters_from
 
 
 @click.command()
@@ -22,10 +23,20 @@ from ._common import progress as progress_bar
     default="-",
     help="Write here (default: stdout).",
 )
+@filter_options
 @click.pass_context
-def export(ctx: click.Context, stream_ids: tuple[str, ...], output: Any) -> None:
-    """Export streams (all, or the given ids) as JSONL events, one per line."""
-    for line in export_lines(open_store(ctx), stream_ids or None):
+def export(ctx: click.Context, /, stream_ids: tuple[str, ...], output: Any, **options: Any) -> None:
+    """Export streams (all, the given ids, or those the filters match) as JSONL events, one per line."""
+    store = open_store(ctx)
+    filters = filters_from(options)
+    ids: list[str] | None = list(stream_ids) or None
+    if filters:
+        chosen = {r["stream_id"] for r in store.streams(filters=filters)}
+        ids = sorted(chosen & {store.resolve(s) for s in ids} if ids else chosen)
+        if not ids:
+            click.echo("no streams match these filters", err=True)
+            return
+    for line in export_lines(store, ids):
         output.write(line + "\n")
 
 

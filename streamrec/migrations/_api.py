@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 __all__ = ["HEAD_REVISION", "current_revision", "head_revision", "upgrade"]
 
 _HERE = Path(__file__).resolve().parent
-HEAD_REVISION = "0001"
+HEAD_REVISION = "hist01"
 
 
 def _config(engine: Engine | None = None) -> Config:

@@ -89,7 +89,7 @@ class Projector:
         state.model = started.model
         state.name = started.name
         state.tags = list(started.tags)
-        state.metadata = {"name": started.name, "tags": list(started.tags)}
+        state.metadata = {**started.metadata, "name": started.name, "tags": list(started.tags)}
         state.prompt_template = started.prompt_template
         state.fn_args = dict(started.fn_args)
         state.start_time = event.recorded_at.timestamp() * 1000

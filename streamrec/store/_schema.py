@@ -80,6 +80,10 @@ streams = Table(
     Column("error", Text, nullable=True),
     Column("fingerprint", String(64), nullable=True),
     Column("last_seq", Integer, nullable=False, default=-1),
+    # attribution: free-form metadata (user, session, project, …) as a JSON object of strings
+    Column("meta", Text, nullable=False, default="{}", server_default="{}"),
+    # what cache reads saved against paying full input price (exact, like cost)
+    Column("cache_savings_nanousd", BigInteger, nullable=True),
     Index("ix_streams_started_at", "started_at"),
     Index("ix_streams_status", "status"),
     Index("ix_streams_fingerprint", "fingerprint"),

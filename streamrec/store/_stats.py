@@ -1,68 +1,341 @@
-"""Token and cost history grouped by model, provider, day, name or status, from the read model."""
+"""Token, cost and latency history from the read model, grouped by any mix of dimensions.
+
+Every figure is computed the same way on SQLite and PostgreSQL: sums and
+counts in SQL, money as integer nano-dollars (``Decimal`` USD beside them,
+never a float sum), and percentiles by the nearest-rank method computed with
+window functions (the value at rank ``ceil(p/100 * n)`` of the group's values
+in ascending order), so both engines return the same recorded value, never an
+interpolation one engine does and the other does not.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    FromClause,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    true,
+    type_coerce,
+)
 
-from ..errors import StoreError
+from ..errors import FilterError
+from ._filters import Filters, meta_value
 from ._schema import streams
 
 if TYPE_CHECKING:
     from ._store import Store
 
-__all__ = ["GROUPS", "stats"]
+__all__ = ["DIMENSIONS", "GROUPS", "STAT_FIELDS", "parse_by", "stats"]
 
-GROUPS = ("model", "provider", "api", "day", "name", "status")
+DIMENSIONS = ("day", "week", "month", "model", "provider", "api", "name", "tag", "status")
+"""Built-in ``by`` dimensions; any other name (or ``meta.KEY``) is a metadata key."""
+GROUPS = DIMENSIONS  # the name earlier releases exported
+
+STAT_FIELDS = (
+    "streams",
+    "completed",
+    "failures",
+    "interrupted",
+    "recording",
+    "failure_rate",
+    "chunks",
+    "input_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost",
+    "cost_nanousd",
+    "priced",
+    "unpriced",
+    "cache_hit_ratio",
+    "cache_savings",
+    "cache_savings_nanousd",
+    "ttft_ms_p50",
+    "ttft_ms_p95",
+    "ttft_ms_p99",
+    "mean_ttft_ms",
+    "duration_ms_p50",
+    "duration_ms_p95",
+    "output_tokens_per_s",
+    "ms_per_output_chunk",
+)
+"""The figures of every ``stats`` row, in order (after the group keys)."""
+
 _NANO = Decimal(1_000_000_000)
+_TOKENS = (
+    "input_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+_PERCENTILES = {"ttft_ns": (50, 95, 99), "duration_ns": (50, 95)}
 
 
-def stats(store: Store, by: str = "model", *, since: str | None = None) -> list[dict[str, Any]]:
-    """One row per group: streams, chunks, tokens, exact cost, mean time to first chunk.
-
-    ``cost`` is a ``Decimal`` (USD) and ``cost_nanousd`` the same as an integer;
-    ``unpriced`` counts streams with no cost (no usage, or no price for the model).
-    """
-    if by not in GROUPS:
-        raise StoreError(f"cannot group by {by!r} (one of {', '.join(GROUPS)})")
-    key: ColumnElement[Any] = (
-        func.substr(func.cast(streams.c.started_at, streams.c.name.type), 1, 10)
-        if by == "day"
-        else streams.c[by]
-    )
-    query = (
-        select(
-            key.label("group"),
-            func.count().label("streams"),
-            func.sum(streams.c.chunk_count).label("chunks"),
-            func.sum(streams.c.input_tokens).label("input_tokens"),
-            func.sum(streams.c.cached_tokens).label("cached_tokens"),
-            func.sum(streams.c.output_tokens).label("output_tokens"),
-            func.sum(streams.c.reasoning_tokens).label("reasoning_tokens"),
-            func.sum(streams.c.cost_nanousd).label("cost_nanousd"),
-            func.count(streams.c.cost_nanousd).label("priced"),
-            func.avg(streams.c.ttft_ns).label("mean_ttft_ns"),
+def parse_by(by: str | Sequence[str]) -> list[str]:
+    """Dimension names from ``"day,model"`` or a sequence; ``meta.KEY`` names a metadata key."""
+    names = [p.strip() for p in by.split(",")] if isinstance(by, str) else [str(b) for b in by]
+    names = [n for n in names if n]
+    if not names:
+        raise FilterError(
+            f"stats needs at least one grouping ({', '.join(DIMENSIONS)}, or a metadata key)"
         )
-        .group_by(key)
-        .order_by(key)
-    )
-    if since:
-        query = query.where(streams.c.started_at >= since)
+    if len(set(names)) != len(names):
+        raise FilterError(f"grouping {','.join(names)!r} names a dimension twice")
+    for n in names:
+        key = n[5:] if n.startswith("meta.") else n
+        if not key:
+            raise FilterError(f"grouping {n!r} names no metadata key")
+    return names
+
+
+def stats(
+    store: Store,
+    by: str | Sequence[str] = "model",
+    *,
+    filters: Filters | None = None,
+    since: Any = None,
+    until: Any = None,
+    **filter_args: Any,
+) -> list[dict[str, Any]]:
+    """One row per group, ordered by the group keys (absent values first).
+
+    ``by``: one dimension or several (``"day,model"`` or ``["day", "model"]``)
+    from ``DIMENSIONS`` (``day``/``week``/``month`` are UTC calendar periods of
+    ``started_at``, labelled ``2026-12-01``, ``2026-11-30`` (the ISO week's
+    Monday) and ``2026-12``; ``tag`` counts a stream once under each of its
+    tags), else a metadata key (``user`` or ``meta.user``). Streams are chosen
+    by ``filters`` or by the ``Filters.of`` keywords (``since``, ``until``,
+    ``status``, ``model``, ``api``, ``provider``, ``name``, ``tag``, ``meta``).
+
+    Each row holds every dimension under its own name, ``group`` (the key
+    itself for one dimension, the list of keys for several), then
+    ``STAT_FIELDS``:
+
+    - ``streams``; ``completed``, ``failures`` (status failed), ``interrupted``,
+      ``recording``; ``failure_rate`` = failures / streams.
+    - ``chunks`` and token sums by kind (``input_tokens`` includes cache reads
+      and writes, ``output_tokens`` includes reasoning); None when no stream
+      in the group reported that kind.
+    - ``cost`` (``Decimal`` USD) and ``cost_nanousd`` (int), summed over the
+      ``priced`` streams; ``unpriced`` have no cost (no usage, or no price).
+    - ``cache_hit_ratio`` = cached / input tokens over streams reporting input;
+      ``cache_savings`` (``Decimal``) and ``cache_savings_nanousd``: what cache
+      reads saved against full input price.
+    - ``ttft_ms_p50/p95/p99`` (time to first chunk), ``duration_ms_p50/p95``:
+      nearest-rank percentiles in milliseconds; ``mean_ttft_ms``.
+    - ``output_tokens_per_s`` = output tokens / time from first chunk to end,
+      summed over streams that have both; ``ms_per_output_chunk`` = that time /
+      the chunks after the first.
+    """
+    names = parse_by(by)
+    if filters is None:
+        filters = Filters.of(since=since, until=until, **filter_args)
+    elif since is not None or until is not None or filter_args:
+        raise TypeError("pass either filters= or filter keywords, not both")
+    dialect = store.engine.dialect.name
+    base = _base(names, filters, dialect)
+    keys = [base.c[f"k{i}"] for i in range(len(names))]
     with store._errors("compute stats"), store.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    out = []
-    for row in rows:
-        item = dict(row._mapping)
-        item[by] = item["group"]  # also under its own name: {"group": …, "model": …}
-        nanos = item.pop("cost_nanousd")
-        item["cost_nanousd"] = int(nanos) if nanos is not None else None
-        item["cost"] = Decimal(int(nanos)) / _NANO if nanos is not None else None
-        item["unpriced"] = item["streams"] - item.pop("priced")
-        ttft = item.pop("mean_ttft_ns")
-        item["mean_ttft_ms"] = round(float(ttft) / 1e6, 3) if ttft is not None else None
-        for k in ("chunks", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens"):
-            item[k] = int(item[k]) if item[k] is not None else None
-        out.append(item)
+        totals = conn.execute(_totals(base, keys)).all()
+        pct: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for column, ranks in _PERCENTILES.items():
+            for row in conn.execute(_percentiles(base, len(names), column, ranks)).all():
+                found = pct.setdefault(tuple(row[: len(names)]), {})
+                for p, value in zip(ranks, row[len(names) :], strict=True):
+                    found[f"{column}_p{p}"] = value
+    out = [_row(names, tuple(r[: len(names)]), r._mapping, pct) for r in totals]
+    out.sort(
+        key=lambda r: tuple((r[n] is not None, r[n] if r[n] is not None else "") for n in names)
+    )
     return out
+
+
+def _dimension(name: str, dialect: str, tag: ColumnElement[Any] | None) -> ColumnElement[Any]:
+    c = streams.c
+    if name in ("day", "week", "month"):
+        if dialect == "postgresql":
+            utc = func.timezone("UTC", c.started_at)
+            if name == "week":
+                return func.to_char(func.date_trunc("week", utc), "YYYY-MM-DD")
+            return func.to_char(utc, "YYYY-MM-DD" if name == "day" else "YYYY-MM")
+        # SQLite holds UTC as 'YYYY-MM-DD HH:MM:SS.ffffff' text
+        if name == "week":
+            # the Sunday ending the ISO week, back to its Monday
+            return func.date(c.started_at, "weekday 0", "-6 days")
+        return func.substr(c.started_at, 1, 10 if name == "day" else 7)
+    if name == "tag":
+        assert tag is not None
+        return tag
+    if name in ("model", "provider", "api", "name", "status"):
+        return c[name]
+    return meta_value(dialect, name[5:] if name.startswith("meta.") else name)
+
+
+def _base(names: list[str], filters: Filters, dialect: str) -> FromClause:
+    """One row per stream (per stream and tag when grouping by tag) with its group keys."""
+    source: FromClause = streams
+    tag: ColumnElement[Any] | None = None
+    if "tag" in names:
+        if dialect == "postgresql":
+            elements = func.json_array_elements_text(cast(streams.c.tags, JSON)).table_valued(
+                "value"
+            )
+        else:
+            elements = func.json_each(type_coerce(streams.c.tags, JSON)).table_valued("value")
+        each = elements.alias("t")
+        source = streams.outerjoin(each, true())
+        tag = each.c.value
+    columns = [_dimension(n, dialect, tag).label(f"k{i}") for i, n in enumerate(names)]
+    c = streams.c
+    query = select(
+        *columns,
+        c.status,
+        c.chunk_count,
+        *(c[t] for t in _TOKENS),
+        c.cost_nanousd,
+        c.cache_savings_nanousd,
+        c.ttft_ns,
+        c.duration_ns,
+    ).select_from(source)
+    conditions = filters.conditions(dialect)
+    if conditions:
+        query = query.where(and_(*conditions))
+    return query.subquery("base")
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _totals(base: FromClause, keys: Sequence[ColumnElement[Any]]) -> Select[Any]:
+    b = base.c
+    generating = and_(b.ttft_ns.is_not(None), b.duration_ns.is_not(None), b.duration_ns > b.ttft_ns)
+    return select(
+        *keys,
+        func.count().label("streams"),
+        _count_if(b.status == "completed").label("completed"),
+        _count_if(b.status == "failed").label("failures"),
+        _count_if(b.status == "interrupted").label("interrupted"),
+        _count_if(b.status == "recording").label("recording"),
+        func.sum(b.chunk_count).label("chunks"),
+        *(func.sum(b[t]).label(t) for t in _TOKENS),
+        func.sum(case((b.input_tokens.is_not(None), b.input_tokens))).label("input_known"),
+        func.sum(case((b.input_tokens.is_not(None), func.coalesce(b.cached_tokens, 0)))).label(
+            "cached_known"
+        ),
+        func.sum(b.cost_nanousd).label("cost_nanousd"),
+        func.count(b.cost_nanousd).label("priced"),
+        func.sum(b.cache_savings_nanousd).label("cache_savings_nanousd"),
+        func.sum(b.ttft_ns).label("ttft_sum"),
+        func.count(b.ttft_ns).label("ttft_n"),
+        func.sum(
+            case((and_(generating, b.output_tokens.is_not(None)), b.duration_ns - b.ttft_ns))
+        ).label("gen_ns_tokens"),
+        func.sum(case((and_(generating, b.output_tokens.is_not(None)), b.output_tokens))).label(
+            "gen_tokens"
+        ),
+        func.sum(case((and_(generating, b.chunk_count > 1), b.duration_ns - b.ttft_ns))).label(
+            "gen_ns_chunks"
+        ),
+        func.sum(case((and_(generating, b.chunk_count > 1), b.chunk_count - 1))).label(
+            "gen_chunks"
+        ),
+    ).group_by(*keys)
+
+
+def _percentiles(base: FromClause, nkeys: int, column: str, ranks: Sequence[int]) -> Select[Any]:
+    """Nearest-rank percentiles of ``column`` per group: the value at rank ceil(p·n/100)."""
+    b = base.c
+    keys = [b[f"k{i}"] for i in range(nkeys)]
+    ranked = (
+        select(
+            *keys,
+            b[column].label("v"),
+            func.row_number().over(partition_by=keys, order_by=b[column]).label("rn"),
+            func.count().over(partition_by=keys).label("n"),
+        )
+        .where(b[column].is_not(None))
+        .subquery("ranked")
+    )
+    r = ranked.c
+    rkeys = [r[f"k{i}"] for i in range(nkeys)]
+    # integer arithmetic on both engines: ceil(p*n/100) == (p*n + 99) div 100
+    return select(
+        *rkeys,
+        *(
+            func.max(case((r.rn == (literal(p) * r.n + 99) // 100, r.v))).label(f"p{p}")
+            for p in ranks
+        ),
+    ).group_by(*rkeys)
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _ms(ns: Any) -> float | None:
+    return round(float(ns) / 1e6, 3) if ns is not None else None
+
+
+def _row(
+    names: list[str],
+    key: tuple[Any, ...],
+    m: Any,
+    pct: dict[tuple[Any, ...], dict[str, Any]],
+) -> dict[str, Any]:
+    item: dict[str, Any] = dict(zip(names, key, strict=True))
+    item["group"] = key[0] if len(key) == 1 else list(key)
+    n = int(m["streams"])
+    failures = int(m["failures"])
+    cost = _int(m["cost_nanousd"])
+    savings = _int(m["cache_savings_nanousd"])
+    input_known, cached_known = _int(m["input_known"]), _int(m["cached_known"])
+    p = pct.get(key, {})
+    gen_ns_tokens, gen_tokens = _int(m["gen_ns_tokens"]), _int(m["gen_tokens"])
+    gen_ns_chunks, gen_chunks = _int(m["gen_ns_chunks"]), _int(m["gen_chunks"])
+    ttft_n = int(m["ttft_n"])
+    item.update(
+        streams=n,
+        completed=int(m["completed"]),
+        failures=failures,
+        interrupted=int(m["interrupted"]),
+        recording=int(m["recording"]),
+        failure_rate=round(failures / n, 6) if n else None,
+        chunks=_int(m["chunks"]),
+        **{t: _int(m[t]) for t in _TOKENS},
+        cost=Decimal(cost) / _NANO if cost is not None else None,
+        cost_nanousd=cost,
+        priced=int(m["priced"]),
+        unpriced=n - int(m["priced"]),
+        cache_hit_ratio=round(cached_known / input_known, 6)
+        if input_known and cached_known is not None
+        else None,
+        cache_savings=Decimal(savings) / _NANO if savings is not None else None,
+        cache_savings_nanousd=savings,
+        ttft_ms_p50=_ms(p.get("ttft_ns_p50")),
+        ttft_ms_p95=_ms(p.get("ttft_ns_p95")),
+        ttft_ms_p99=_ms(p.get("ttft_ns_p99")),
+        mean_ttft_ms=_ms(int(m["ttft_sum"]) / ttft_n) if ttft_n else None,
+        duration_ms_p50=_ms(p.get("duration_ns_p50")),
+        duration_ms_p95=_ms(p.get("duration_ns_p95")),
+        output_tokens_per_s=round(gen_tokens * 1e9 / gen_ns_tokens, 3)
+        if gen_ns_tokens and gen_tokens is not None
+        else None,
+        ms_per_output_chunk=round(gen_ns_chunks / 1e6 / gen_chunks, 3)
+        if gen_ns_chunks and gen_chunks
+        else None,
+    )
+    return item

@@ -23,6 +23,7 @@ from ..errors import NotAStreamrecDatabase, StoreError, UnknownStream
 from ..events import EventKind, StoredEvent, StreamInterrupted, utcnow
 from ..projection import StreamState, project
 from ._engine import make_engine, resolve_url
+from ._filters import Filters
 from ._schema import events, streams
 from ._summary import summary_row
 
@@ -291,28 +292,46 @@ class Store:
         self,
         *,
         limit: int | None = None,
-        status: str | None = None,
+        filters: Filters | None = None,
+        status: str | Sequence[str] | None = None,
         model: str | None = None,
         name: str | None = None,
         tag: str | None = None,
         fingerprint: str | None = None,
+        **filter_args: Any,
     ) -> list[dict[str, Any]]:
-        """Read-model rows, newest first, optionally filtered."""
+        """Read-model rows, newest first, optionally filtered (see ``Filters.of``)."""
+        if filters is None:
+            filters = Filters.of(
+                status=list(status)
+                if status is not None and not isinstance(status, str)
+                else status,
+                model=model,
+                name=name,
+                tag=tag,
+                fingerprint=fingerprint,
+                **filter_args,
+            )
         query = select(streams).order_by(streams.c.stream_id.desc())
-        if status:
-            query = query.where(streams.c.status == status)
-        if model:
-            query = query.where((streams.c.model == model) | (streams.c.requested_model == model))
-        if name:
-            query = query.where(streams.c.name == name)
-        if fingerprint:
-            query = query.where(streams.c.fingerprint == fingerprint)
-        if tag:
-            query = query.where(streams.c.tags.contains(json.dumps(tag), autoescape=True))
+        conditions = filters.conditions(self.engine.dialect.name)
+        if conditions:
+            query = query.where(*conditions)
         if limit:
             query = query.limit(limit)
         with self._errors("list streams"), self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(query).all()]
+
+    def stats(
+        self,
+        by: str | Sequence[str] = "model",
+        *,
+        filters: Filters | None = None,
+        **filter_args: Any,
+    ) -> list[dict[str, Any]]:
+        """Token, cost and latency figures per group; see ``streamrec.store.stats`` for the row shape."""
+        from ._stats import stats
+
+        return stats(self, by, filters=filters, **filter_args)
 
     def stream_ids(self) -> list[str]:
         """Every stream id, oldest first."""
@@ -466,6 +485,7 @@ def _started_row(started: StoredEvent) -> dict[str, Any]:
         "tool_call_count": 0,
         "fingerprint": getattr(payload, "fingerprint", None),
         "last_seq": -1,
+        "meta": json.dumps(dict(getattr(payload, "metadata", None) or {}), sort_keys=True),
     }
 
 

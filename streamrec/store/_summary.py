@@ -10,9 +10,12 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from ..projection import StreamState
+from ..projection import StreamState, price
 
-__all__ = ["summary_row"]
+__all__ = ["cache_savings_nanousd", "summary_row"]
+
+# keys of StreamState.metadata that are the recording's name and tags, not user metadata
+_RESERVED = ("name", "tags")
 
 
 def _when(ms: float) -> datetime | None:
@@ -54,4 +57,27 @@ def summary_row(state: StreamState, last_seq: int) -> dict[str, Any]:
         "error": json.dumps(state.error) if state.error else None,
         "fingerprint": state.fingerprint,
         "last_seq": last_seq,
+        "meta": json.dumps(
+            {k: v for k, v in state.metadata.items() if k not in _RESERVED}, sort_keys=True
+        ),
+        "cache_savings_nanousd": cache_savings_nanousd(state),
     }
+
+
+def cache_savings_nanousd(state: StreamState) -> int | None:
+    """What the cache reads saved: the cost with every input token at full price, minus the cost.
+
+    0 when nothing was read from a cache; None when the stream has no cost.
+    """
+    nanos = state.cost_metadata.get("cost_nanousd") if state.cost is not None else None
+    if nanos is None:
+        return None
+    if not state.usage.cached_tokens:
+        return 0
+    uncached = state.model_copy(
+        update={"usage": state.usage.model_copy(update={"cached_tokens": 0})}
+    )
+    full, meta = price(uncached)
+    if full is None:
+        return None
+    return int(meta["cost_nanousd"]) - int(nanos)
