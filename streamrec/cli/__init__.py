@@ -35,6 +35,7 @@ _LAZY: dict[str, str] = {
     "verify": "_maintenance:verify",
     "recover": "_maintenance:recover",
     "db": "_maintenance:db",
+    "ui": "_ui:ui",
 }
 
 

@@ -1,0 +1,345 @@
+"""``streamrec ui`` in a real browser: Debian's headless Chromium driven by Selenium.
+
+Against a store holding streams of every wire format (recorded by the real SDKs
+through the proxy): each page loads with no console errors, the timeline has
+one point per chunk, filters change the list, the list follows new recordings,
+the replay control plays. A full-page screenshot of each page is saved under
+``artifacts/ui/`` (gitignored) for a person to look at.
+
+Chromium and chromedriver come from Debian (``apt-get install chromium
+chromium-driver``; ``.ci/run`` installs them); Selenium is pointed at
+``/usr/bin/chromedriver`` so it never downloads a browser. Without them the tests
+skip, except under CI, where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamrec import SSEEvent, Store, record
+from streamrec._serving import BackgroundServer
+from streamrec.ui import ui_app
+from tests.chunks import REQUEST, text_stream
+from tests.ui_support import Recorded, record_every_format
+from tests.upstream import Upstream
+
+ARTIFACTS = Path(__file__).parent.parent / "artifacts" / "ui"
+CHROMIUM = os.environ.get("STREAMREC_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("STREAMREC_CHROMEDRIVER", "/usr/bin/chromedriver")
+
+
+def _browser_missing() -> str | None:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not (os.path.exists(path) or shutil.which(path)):
+            return f"{path} is not installed (apt-get install chromium chromium-driver)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (it is in the test extra)"
+    return None
+
+
+_MISSING = _browser_missing()
+if _MISSING and os.environ.get("CI", "").lower() == "true":
+    # in CI the browser tests are part of what passing means: never skip them silently
+    pytestmark = pytest.mark.usefixtures("_browser_required")
+else:
+    pytestmark = pytest.mark.skipif(_MISSING is not None, reason=f"no browser: {_MISSING}")
+
+
+@pytest.fixture
+def _browser_required() -> None:
+    pytest.fail(f"CI=true and the browser tests cannot run: {_MISSING}")
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory, upstream_session: Upstream) -> Recorded:
+    upstream_session.reset()
+    url = f"sqlite:///{tmp_path_factory.mktemp('ui')}/ui.db"
+    return record_every_format(url, upstream_session)
+
+
+@pytest.fixture(scope="module")
+def site(recorded: Recorded) -> Iterator[str]:
+    store = Store(recorded.url, create=False, recover=False)
+    with BackgroundServer(ui_app(store)) as server:
+        yield server.url
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",  # root in a container has no user namespace for the sandbox
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1000",
+        "--force-device-scale-factor=1",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    browser.set_page_load_timeout(30)
+    yield browser
+    browser.quit()
+
+
+def _console_errors(driver: Any) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def _open(driver: Any, url: str) -> None:
+    driver.get_log("browser")  # drop what earlier pages logged
+    driver.get(url)
+    _wait(driver, lambda: driver.execute_script("return document.readyState") == "complete")
+
+
+def _wait(driver: Any, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting on {driver.current_url}")
+        time.sleep(0.05)
+
+
+def _screenshot(driver: Any, name: str) -> Path:
+    """The whole page (the window made as tall as the document), as artifacts/ui/NAME.png."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, min(max(height, 800), 8000))
+    driver.execute_script("window.scrollTo(0, 0)")
+    time.sleep(0.2)  # let the charts resize to the new window
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1400, 1000)
+    return path
+
+
+def _rows(driver: Any) -> list[dict[str, str]]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#rows tr')]"
+        ".map(tr => ({id: tr.dataset.id, status: tr.dataset.status}))"
+    )
+
+
+def _chart(driver: Any, selector: str = "window.streamrecTimeline") -> list[dict[str, Any]]:
+    return driver.execute_script(
+        f"return {selector}.data.datasets.map(d => ({{role: d.role, label: d.label, n: d.data.length,"
+        " points: d.data.map(p => p && p.seq !== undefined ? p.seq : null)}))"
+    )
+
+
+def test_streams_page_lists_every_recording_with_no_console_errors(
+    driver: Any, site: str, recorded: Recorded
+) -> None:
+    _open(driver, site + "/")
+    rows = _wait(driver, lambda: _rows(driver))
+    expected = {*recorded.ids.values(), *recorded.repeated}
+    assert {r["id"] for r in rows} == expected
+    ids = [r["id"] for r in rows]
+    assert ids == sorted(ids, reverse=True)  # newest first
+    assert _console_errors(driver) == []
+    _screenshot(driver, "streams")
+
+
+def test_filters_and_sorting_change_the_list(driver: Any, site: str, recorded: Recorded) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    _open(driver, site + "/")
+    Select(driver.find_element(By.NAME, "status")).select_by_visible_text("failed")
+    driver.find_element(By.NAME, "name").send_keys("anthropic")
+    driver.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    _wait(driver, lambda: "status=failed" in driver.current_url)
+    rows = _rows(driver)
+    failed = {recorded.ids["anthropic", s] for s in ("error_midstream", "drop")}
+    assert {r["id"] for r in rows} == failed
+    assert {r["status"] for r in rows} == {"failed"}
+    _screenshot(driver, "streams-filtered")
+
+    # sort by chunks, most first, through the column header
+    _open(driver, site + "/")
+    driver.find_element(By.CSS_SELECTOR, "th[data-sort=chunks] a").click()
+    _wait(driver, lambda: "sort=chunks" in driver.current_url)
+    counts = driver.execute_script(
+        "return [...document.querySelectorAll('#rows tr td:nth-child(7)')].map(td => +td.textContent)"
+    )
+    assert counts == sorted(counts, reverse=True) and counts[0] == 30  # anthropic tools
+    assert _console_errors(driver) == []
+
+    # a filter that matches nothing says so
+    _open(driver, site + "/?tag=no-such-tag")
+    assert _rows(driver) == []
+    assert driver.find_element(By.ID, "empty").is_displayed()
+
+
+def test_the_list_follows_streams_as_they_are_recorded(
+    driver: Any, site: str, recorded: Recorded
+) -> None:
+    _open(driver, site + "/?name=live")
+    assert _rows(driver) == []
+    with Store(recorded.url) as store:
+        stream = record(
+            [SSEEvent(c) for c in text_stream(["live ", "one"])],
+            api="openai.chat.completions",
+            request=REQUEST,
+            store=store,
+            name="live",
+        )
+        list(stream)
+    rows = _wait(driver, lambda: _rows(driver), timeout=8)
+    assert [r["id"] for r in rows] == [stream.stream_id]
+
+
+@pytest.mark.parametrize(
+    ("kind", "scenario"),
+    [
+        ("openai_chat", "tools"),
+        ("openai_responses", "thinking"),
+        ("anthropic", "tools"),
+        ("google", "thinking"),
+        ("anthropic", "error_midstream"),
+        ("openai_chat", "slow"),
+    ],
+)
+def test_stream_page_timeline_has_one_point_per_chunk(
+    driver: Any, site: str, recorded: Recorded, kind: str, scenario: str
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    stream_id = recorded.ids[kind, scenario]
+    with Store(recorded.url, create=False, recover=False) as store:
+        state = store.state(stream_id)
+        events = store.events(stream_id)
+    _open(driver, f"{site}/streams/{stream_id}")
+    datasets = _wait(driver, lambda: _chart(driver))
+    chunks = next(d for d in datasets if d["role"] == "chunks")
+    assert chunks["n"] == state.chunk_count
+    assert chunks["points"] == [e.seq for e in events if e.kind.value == "chunk"]
+    roles = {d["role"] for d in datasets}
+    assert "first_chunk" in roles
+    assert ("failure" in roles) == (state.status in ("failed", "interrupted"))
+    # the rebuilt state on the page
+    assert driver.find_element(By.ID, "content").text == state.content.strip()
+    if state.tool_calls:
+        cells = driver.find_elements(By.CSS_SELECTOR, "#tool-calls tbody tr")
+        assert len(cells) == len(state.tool_calls)
+        assert json.loads(cells[0].find_element(By.CSS_SELECTOR, "pre").text) == (
+            state.tool_calls[0].args
+        )
+    if state.thinking:
+        assert driver.find_element(By.ID, "thinking").text == state.thinking.strip()
+    if state.error:
+        assert state.error["message"] in driver.find_element(By.ID, "problems").text
+    # every event listed; a raw payload on demand
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#events tbody tr")) == len(events)
+    driver.find_element(By.CSS_SELECTOR, "#events button.raw[data-seq='1']").click()
+    raw = _wait(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#events tr.payload pre"))
+    shown = raw[0].text
+    try:
+        assert json.loads(shown) == json.loads(events[1].payload)
+    except ValueError:
+        assert shown == events[1].payload.strip()
+    assert _console_errors(driver) == []
+    _screenshot(driver, f"stream-{kind}-{scenario}")
+
+
+def test_replay_control_plays_the_stream_back(driver: Any, site: str, recorded: Recorded) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    stream_id = recorded.ids["openai_chat", "slow"]
+    with Store(recorded.url, create=False, recover=False) as store:
+        state = store.state(stream_id)
+    _open(driver, f"{site}/streams/{stream_id}")
+    for speed in ("0", "1"):
+        Select(driver.find_element(By.ID, "speed")).select_by_value(speed)
+        started = time.monotonic()
+        driver.find_element(By.ID, "play").click()
+        section = driver.find_element(By.ID, "replay")
+        _wait(driver, lambda s=section: s.get_attribute("data-state") == "done")
+        took = time.monotonic() - started
+        assert int(section.get_attribute("data-played")) == state.chunk_count
+        assert driver.find_element(By.ID, "replay-output").text == state.content
+        replayed = next(d for d in _chart(driver) if d["role"] == "replayed")
+        assert replayed["n"] == state.chunk_count
+        if speed == "1":  # on the recorded clock: at least as long as the chunks took
+            assert took >= state.time_to_first_chunk_ns / 1e9
+    assert _console_errors(driver) == []
+    _screenshot(driver, "stream-replayed")
+
+
+def test_copy_buttons_carry_the_cli_commands(driver: Any, site: str, recorded: Recorded) -> None:
+    from selenium.webdriver.common.by import By
+
+    stream_id = recorded.ids["google", "text"]
+    _open(driver, f"{site}/streams/{stream_id}")
+    button = driver.find_element(By.CSS_SELECTOR, "button[data-command=replay]")
+    button.click()
+    _wait(driver, lambda: button.get_attribute("data-copied"))
+    assert button.get_attribute("data-copied") == f"streamrec replay {stream_id} --speed 1"
+    assert _console_errors(driver) == []
+
+
+def test_side_by_side_of_two_recordings_of_one_request(
+    driver: Any, site: str, recorded: Recorded
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    a, b = recorded.repeated
+    _open(driver, f"{site}/streams/{a}")
+    driver.find_element(By.CSS_SELECTOR, "#same-request a.compare").click()
+    _wait(driver, lambda: "/compare" in driver.current_url)
+    assert f"b={b}" in driver.current_url
+    assert "same request" in driver.find_element(By.CSS_SELECTOR, "p.meta").text
+    fields = {
+        tr.get_attribute("data-field"): tr.get_attribute("class")
+        for tr in driver.find_elements(By.CSS_SELECTOR, "#compare tbody tr")
+    }
+    assert fields["content"] == "same" and fields["model"] == "same"
+    chunks = [d for d in _chart(driver) if d["role"] == "chunks"]
+    assert len(chunks) == 2
+    assert _console_errors(driver) == []
+    _screenshot(driver, "compare")
+
+
+def test_history_page_charts_with_the_same_filters(
+    driver: Any, site: str, recorded: Recorded
+) -> None:
+    _open(driver, site + "/history")
+    charts = _wait(
+        driver,
+        lambda: driver.execute_script(
+            "return window.streamrecCharts && Object.fromEntries(Object.entries(window.streamrecCharts)"
+            ".map(([k, c]) => [k, c.data.datasets.map(d => d.label)]))"
+        ),
+    )
+    models = {"gpt-4o-mini-2024-07-18", "claude-haiku-4-5-20251001", "gemini-2.5-flash"}
+    assert set(charts) == {"cost", "tokens", "ttft", "failures", "cache"}
+    assert set(charts["cost"]) == models and set(charts["ttft"]) == models
+    assert _console_errors(driver) == []
+    _screenshot(driver, "history")
+
+    _open(driver, site + "/history?provider=anthropic")
+    labels = driver.execute_script(
+        "return window.streamrecCharts.cost.data.datasets.map(d => d.label)"
+    )
+    assert labels == ["claude-haiku-4-5-20251001"]
+    assert _console_errors(driver) == []

@@ -1,0 +1,103 @@
+"""A store for the ui tests: streams of every wire format, recorded through the proxy by the real SDKs.
+
+Kept apart so the in-process tests (``test_ui.py``) and the browser tests
+(``test_ui_browser.py``) look at the same recordings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+from streamrec import Store
+from streamrec.recorder import ProxyServer, RecordingProxy
+from tests.sdk_clients import KINDS, call
+from tests.upstream import Upstream
+
+#: scenario per kind (the upstream's names) -> what the page must show for it
+SCENARIOS: dict[str, tuple[str, ...]] = {
+    "openai_chat": ("text", "tools", "slow", "error_midstream", "drop"),
+    "openai_responses": ("text", "tools", "thinking", "error_midstream"),
+    "anthropic": ("text", "tools", "thinking", "error_midstream", "drop"),
+    "google": ("text", "tools", "thinking", "drop"),
+}
+_SHORT = {
+    "openai_chat": "openai_chat",
+    "openai_responses": "responses",
+    "anthropic": "anthropic",
+    "google": "gemini",
+}
+_BASE_URL = {
+    "openai_chat": "OPENAI_BASE_URL",
+    "openai_responses": "OPENAI_BASE_URL",
+    "anthropic": "ANTHROPIC_BASE_URL",
+    "google": "GOOGLE_GEMINI_BASE_URL",
+}
+
+
+@dataclass
+class Recorded:
+    """The store's URL and the stream id of each (kind, scenario) recorded into it."""
+
+    url: str
+    ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    repeated: tuple[str, str] = ("", "")
+    """Two recordings of one request (for the side-by-side view)."""
+
+
+def record_every_format(url: str, upstream: Upstream) -> Recorded:
+    """Record each scenario of each kind, named ``<kind>`` and tagged with the scenario."""
+    recorded = Recorded(url)
+    with Store(url) as store:
+        for kind in KINDS:
+            for scenario in SCENARIOS[kind]:
+                proxy = RecordingProxy(
+                    store=store,
+                    upstreams=dict.fromkeys(("openai", "anthropic", "google"), upstream.base_url),
+                    name=kind,
+                    tags=[scenario],
+                )
+                with ProxyServer(proxy) as server:
+                    # the drop and error scenarios raise in the SDK, by design
+                    with contextlib.suppress(Exception):
+                        call(
+                            kind,
+                            "sync",
+                            f"ui {scenario}",
+                            scenario=f"{_SHORT[kind]}.{scenario}",
+                            base_url=server.env[_BASE_URL[kind]],
+                        )
+                    _settle(store, proxy)
+                (recorded.ids[kind, scenario],) = proxy.stream_ids
+        # the same request twice: two recordings of it to put side by side
+        again = []
+        for _ in range(2):
+            proxy = RecordingProxy(
+                store=store,
+                upstreams=dict.fromkeys(("openai", "anthropic", "google"), upstream.base_url),
+                name="again",
+            )
+            with ProxyServer(proxy) as server:
+                call(
+                    "openai_chat",
+                    "sync",
+                    "the same question",
+                    base_url=server.env["OPENAI_BASE_URL"],
+                )
+                _settle(store, proxy)
+            again.extend(proxy.stream_ids)
+        recorded.repeated = (again[0], again[1])
+    return recorded
+
+
+def _settle(store: Store, proxy: RecordingProxy, timeout: float = 5.0) -> None:
+    """Wait until the proxy's recordings have ended and are committed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        store.writer.flush()
+        if all(store.stream(i)["status"] != "recording" for i in proxy.stream_ids):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("a recording did not end")
+        time.sleep(0.02)
