@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ChunkPayload",
+    "ClientMessage",
     "EventKind",
     "SSEEvent",
     "StoredEvent",
@@ -43,6 +44,8 @@ class EventKind(str, Enum):
     # arrived is kept, but the stream never reached its natural end.
     INTERRUPTED = "stream.interrupted"
     TOOL_RESULT = "tool.result"
+    # a WebSocket frame the client sent, in order with the server's frames (the chunks)
+    CLIENT_MESSAGE = "client.message"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +73,12 @@ class StoredEvent:
     event: str | None = None
     position: int | None = None
 
-    def model(self) -> EventPayload | ChunkPayload:
+    def model(self) -> EventPayload | ChunkPayload | ClientMessage:
         """The typed payload of this event."""
         if self.kind is EventKind.CHUNK:
             return ChunkPayload(data=self.payload, event=self.event)
+        if self.kind is EventKind.CLIENT_MESSAGE:
+            return ClientMessage(data=self.payload, event=self.event)
         payload: EventPayload = _PAYLOADS[self.kind].model_validate_json(self.payload)
         return payload
 
@@ -99,10 +104,26 @@ class StreamStarted(_Payload):
     # where the process that records lives, so `recover` can tell a dead recorder
     host: str | None = None
     pid: int | None = None
+    # a WebSocket recording: its connection's id, transport, path and this stream's
+    # position on it (several responses share one Responses API connection)
+    connection: dict[str, Any] | None = None
 
 
 class ChunkPayload(_Payload):
     """A chunk as received; not stored as JSON (see ``StoredEvent.payload``)."""
+
+    data: str
+    event: str | None = None
+
+
+class ClientMessage(_Payload):
+    """A frame the client sent over a WebSocket; stored verbatim like a chunk.
+
+    ``event`` is the frame's JSON ``type`` where it has one. A binary frame is
+    marked ``websocket.binary`` (its bytes were UTF-8: the payload is their text)
+    or ``websocket.base64`` (the payload is its bytes in base64), so replay sends
+    the same frame type and bytes. Server frames (chunks) are marked the same way.
+    """
 
     data: str
     event: str | None = None

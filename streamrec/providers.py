@@ -7,6 +7,8 @@ Imports nothing of ours.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,9 @@ __all__ = [
     "endpoint_for",
     "frame_sse",
     "request_body",
+    "websocket_endpoint_for",
+    "ws_frame",
+    "ws_stored",
 ]
 
 #: response header naming the stream a call was recorded under (proxy) or replayed from (server)
@@ -72,6 +77,20 @@ def endpoint_for(method: str, path: str) -> Endpoint | None:
     return None
 
 
+def websocket_endpoint_for(path: str) -> Endpoint | None:
+    """The WebSocket endpoint a connection targets, or None for paths streamrec does not record.
+
+    OpenAI's Responses API in WebSocket mode (``/v1/responses``, the same events as
+    its SSE twin) and its Realtime API (``/v1/realtime``).
+    """
+    path = "/" + path.lstrip("/")
+    if path.endswith("/responses"):
+        return Endpoint("openai", "openai.responses")
+    if path.endswith("/realtime"):
+        return Endpoint("openai", "openai.realtime")
+    return None
+
+
 def request_body(endpoint: Endpoint, body: Any) -> dict[str, Any]:
     """The request as recorded and matched: the JSON body, with Google's path model folded in."""
     request = dict(body) if isinstance(body, dict) else {}
@@ -90,3 +109,43 @@ def frame_sse(api: str, data: str, event: str | None) -> bytes:
     if api == "google.generate_content":
         text = text.replace("\n", "\r\n")
     return text.encode()
+
+
+#: ``event`` of a stored WebSocket frame that was binary: its UTF-8 text, or its bytes in base64
+WS_BINARY = "websocket.binary"
+WS_BASE64 = "websocket.base64"
+
+
+def ws_stored(message: str | bytes) -> tuple[str, str | None]:
+    """(payload text, event) to store for one WebSocket message, either direction.
+
+    A text frame is stored verbatim with its JSON ``type`` as the event (what the
+    same event is named over SSE); a binary frame is marked so that replay sends
+    a binary frame with the same bytes.
+    """
+    if isinstance(message, str):
+        return message, _json_type(message)
+    try:
+        return message.decode("utf-8"), WS_BINARY
+    except UnicodeDecodeError:
+        return base64.b64encode(message).decode("ascii"), WS_BASE64
+
+
+def ws_frame(payload: str, event: str | None) -> str | bytes:
+    """The WebSocket message a stored frame was: the inverse of ``ws_stored``."""
+    if event == WS_BINARY:
+        return payload.encode("utf-8")
+    if event == WS_BASE64:
+        return base64.b64decode(payload)
+    return payload
+
+
+def _json_type(text: str) -> str | None:
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    return kind if isinstance(kind, str) and len(kind) <= 128 else None

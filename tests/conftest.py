@@ -50,6 +50,7 @@ def _isolated_default_store(tmp_path: os.PathLike[str], monkeypatch: pytest.Monk
 
 
 from tests.upstream import upstream, upstream_session  # noqa: E402,F401  (fixtures)
+from tests.ws_upstream import ws_upstream, ws_upstream_session  # noqa: E402,F401  (fixtures)
 
 pytest_plugins = ["pytester"]
 

@@ -47,6 +47,8 @@ def price(state: StreamState) -> tuple[Decimal | None, dict[str, Any]]:
         "reasoning_tokens": usage.reasoning_tokens,
     }
     data = state.provider_data
+    if isinstance(data.get("audio_tokens"), dict):
+        meta["audio_tokens"] = dict(data["audio_tokens"])
     if "reported_cost" in data:
         meta["provider_reported_cost"] = str(data["reported_cost"])
     if not usage.reported:
@@ -96,6 +98,7 @@ def price_key(state: StreamState) -> tuple[object, ...]:
     """Everything ``price`` reads: equal keys give the same cost and metadata."""
     data = state.provider_data
     ttl = data.get("cache_write_ttl")
+    audio = data.get("audio_tokens")
     return (
         state.api,
         tuple(state.usage.model_dump().values()),
@@ -107,6 +110,7 @@ def price_key(state: StreamState) -> tuple[object, ...]:
         data.get("service_tier"),
         data.get("reported_cost"),
         tuple(sorted(ttl.items())) if isinstance(ttl, dict) else ttl,
+        tuple(sorted(audio.items())) if isinstance(audio, dict) else audio,
     )
 
 
@@ -141,6 +145,10 @@ def _calc(
         "cache_write_tokens": usage.cache_write_tokens,
         "output_tokens": usage.output_tokens,
     }
+    # audio tokens (Realtime) are parts of the totals, priced at audio prices
+    audio = state.provider_data.get("audio_tokens")
+    if isinstance(audio, dict):
+        counts.update({k: v for k, v in audio.items() if isinstance(v, int) and v})
     ttl = state.provider_data.get("cache_write_ttl")
     if isinstance(ttl, dict) and isinstance(ttl.get("1h"), int) and isinstance(ttl.get("5m"), int):
         counts["cache_write_5m_tokens"] = ttl["5m"]

@@ -55,6 +55,9 @@ class Projector:
         if kind is EventKind.TOOL_RESULT:
             state.tool_outputs.extend(ToolResult.model_validate_json(event.payload).outputs)
             return []
+        if kind is EventKind.CLIENT_MESSAGE:
+            self._client(event)
+            return []
         # terminal events
         state.end_time = event.recorded_at.timestamp() * 1000
         state.duration_ns = event.t_ns
@@ -109,6 +112,17 @@ class Projector:
         except Exception as exc:  # a bad chunk must never break a recording
             self._problem(event.seq, f"{type(exc).__name__}: {exc}")
             return []
+
+    def _client(self, event: StoredEvent) -> None:
+        """A WebSocket frame the client sent: folded like a chunk, never fatal."""
+        self._state.client_messages += 1
+        if self._reducer is None:
+            self._problem(event.seq, "client message before stream.started")
+            return
+        try:
+            self._reducer.client(event.payload, event.event)
+        except Exception as exc:
+            self._problem(event.seq, f"client message: {type(exc).__name__}: {exc}")
 
     def _problem(self, seq: int, text: str) -> None:
         state = self._state

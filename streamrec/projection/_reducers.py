@@ -35,6 +35,9 @@ class Reducer:
         """Fold one chunk; return the tool calls this chunk completed. May raise on bad input."""
         raise NotImplementedError
 
+    def client(self, data: str, event: str | None) -> None:
+        """Fold a frame the client sent (WebSocket APIs); most formats have none to read."""
+
     def end(self) -> list[ToolCall]:
         """The stream is over: complete what is still open; return tool calls completed now."""
         return close_tool_calls(self.state)

@@ -103,6 +103,8 @@ class StreamState(BaseModel):
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
     chunk_count: int = 0
+    client_messages: int = 0
+    """WebSocket frames the client sent (``client.message`` events)."""
     malformed_chunks: int = 0
     unknown_events: int = 0
     problems: list[str] = Field(default_factory=list)

@@ -28,6 +28,7 @@ from ..store import Store, default_store
 from ._exchange import IDENTITY, Exchange, OnFinish, open_exchange
 from ._redact import Redact
 from ._routes import client_env, resolve_upstreams, split_provider, upstream_url
+from ._websocket import relay_websocket
 
 __all__ = ["STREAM_ID_HEADER", "ProxyServer", "RecordingProxy", "proxy_app"]
 
@@ -121,7 +122,25 @@ class RecordingProxy:
         if scope["type"] == "lifespan":  # under a server that runs it (BackgroundServer does not)
             await self._lifespan(receive, send)
             return
-        if scope["type"] != "http":  # websockets (realtime APIs) are not proxied
+        if scope["type"] == "websocket":  # Responses WebSocket mode, Realtime: _websocket.py
+            self._active += 1
+            try:
+                await relay_websocket(
+                    scope,
+                    receive,
+                    send,
+                    upstreams=self.upstreams,
+                    store=self.store,
+                    name=self._name,
+                    tags=self._tags,
+                    on_finish=self._on_finish,
+                    on_open=lambda recording: self.stream_ids.append(recording.stream_id),
+                    redact=self._redact,
+                )
+            finally:
+                self._active -= 1
+            return
+        if scope["type"] != "http":
             return
         self._active += 1
         try:

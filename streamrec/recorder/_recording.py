@@ -59,6 +59,7 @@ class Recording:
         prompt_template: str | None = None,
         fn_args: Mapping[str, Any] | None = None,
         redact: Redact | None = None,
+        connection: Mapping[str, Any] | None = None,
     ) -> None:
         if "." not in api:
             api = api_for_provider(api)
@@ -91,6 +92,7 @@ class Recording:
             fingerprint=request_fingerprint(api, clean),
             host=socket.gethostname(),
             pid=os.getpid(),
+            connection=dict(connection) if connection else None,
         )
         self._emit(EventKind.STARTED, started.model_dump_json(exclude_none=True))
 
@@ -111,6 +113,13 @@ class Recording:
         if self._redact.chunk is not None:
             data = self._redact.chunk(data)
         return self._emit(EventKind.CHUNK, data, name)
+
+    def client_message(self, data: str, event: str | None = None) -> None:
+        """Record a frame the client sent over a WebSocket (``client.message``), in order."""
+        self._check_strict()
+        if self._redact.chunk is not None:
+            data = self._redact.chunk(data)
+        self._emit(EventKind.CLIENT_MESSAGE, data, event)
 
     def complete(self) -> list[ToolCall]:
         """The stream ended normally."""

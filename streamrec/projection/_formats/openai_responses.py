@@ -15,6 +15,7 @@ the SDK's ``ResponseStreamEvent`` union). The response is a list of output items
     response.completed / incomplete / failed     {"response": {..., output, usage, error,
                                                                incomplete_details}}
     error                                        {code, message, param}
+                                                 (WebSocket mode: {status, error: {type, code, message, param}})
 
 How it is folded, and why:
 
@@ -160,9 +161,10 @@ class OpenAIResponsesReducer(Reducer):
                 raise ProjectionError(f"{kind} without a response object")
             return self._response(response, terminal=kind in _TERMINAL, kind=kind)
         elif kind == "error":
-            set_error(
-                self.state, body.get("code"), body.get("message", ""), param=body.get("param")
-            )
+            # over SSE the fields are top-level; WebSocket mode nests them: {"status", "error": {…}}
+            error = as_dict(body.get("error")) or body
+            code = error.get("code") or (error.get("type") if error is not body else None)
+            set_error(self.state, code, error.get("message", ""), param=error.get("param"))
         elif kind not in _IGNORED:
             unknown(self.state)
         return []
