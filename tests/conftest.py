@@ -49,6 +49,7 @@ def _isolated_default_store(tmp_path: os.PathLike[str], monkeypatch: pytest.Monk
     monkeypatch.setenv("STREAMREC_DB", f"sqlite:///{os.path.join(tmp_path, 'default.db')}")
 
 
+from tests.oracle import oracle, oracle_store  # noqa: E402,F401  (fixtures)
 from tests.upstream import upstream, upstream_session  # noqa: E402,F401  (fixtures)
 from tests.ws_upstream import ws_upstream, ws_upstream_session  # noqa: E402,F401  (fixtures)
 

@@ -328,7 +328,7 @@ def _chunk(
     return dumps(body)
 
 
-def test_text_parts_merge_and_signatures_close_a_part() -> None:
+def test_unsigned_text_parts_merge_and_a_signed_part_stays_alone() -> None:
     chunks = [
         _chunk([{"text": "Let me ", "thought": True}]),
         _chunk([{"text": "think.", "thought": True}]),
@@ -346,8 +346,10 @@ def test_text_parts_merge_and_signatures_close_a_part() -> None:
         ),
     ]
     state, _ = fold(API, chunks)
+    # Gemini: "don't merge a part with a signature with another part", even an empty one
     assert state.message_param["parts"] == [
-        {"text": "Let me think.", "thought": True, "thoughtSignature": "c2ln"},
+        {"text": "Let me think.", "thought": True},
+        {"text": "", "thought": True, "thoughtSignature": "c2ln"},
         {"text": "Hello"},
     ]
     assert usage_of(state) == (5, 0, None, 7, 5, True)

@@ -64,6 +64,12 @@ class Projector:
         # only a stream that ended normally completes its open tool calls: arguments cut
         # off by a failure or an interruption must not look runnable
         completed = self._reducer.end() if self._reducer and kind is EventKind.COMPLETED else []
+        if self._reducer is not None and kind is not EventKind.COMPLETED:
+            self._reducer.abandon(
+                "the stream failed before the input was complete"
+                if kind is EventKind.FAILED
+                else "the stream was interrupted before the input was complete"
+            )
         if kind is EventKind.COMPLETED:
             state.status = "failed" if state.error else "completed"
         elif kind is EventKind.FAILED:
@@ -134,6 +140,11 @@ class Projector:
         state = self._state
         if self._reducer is not None:
             state.message_param = type(self._reducer).message_param(state)
+        state.tool_problems = [
+            f"tool call {t.id} ({t.name}): {t.problem}; raw input {t.arguments!r}"
+            for t in state.tool_calls
+            if t.problem
+        ]
         # pricing is a genai-prices lookup: redo it only when what it reads changed,
         # not on every read of a state that a chunk touched
         key = price_key(state)

@@ -42,6 +42,15 @@ class Reducer:
         """The stream is over: complete what is still open; return tool calls completed now."""
         return close_tool_calls(self.state)
 
+    def abandon(self, why: str) -> None:
+        """The stream failed or was interrupted: say why each open tool call is not runnable."""
+        from ._formats._common import partial_object
+
+        for tool in self.state.tool_calls:
+            if not tool.complete and not tool.problem:
+                invalid = tool.arguments and partial_object(tool.arguments) is None
+                tool.problem = "input is not valid JSON" if invalid else why
+
     @classmethod
     def message_param(cls, state: StreamState) -> dict[str, Any] | list[dict[str, Any]]:
         """The assistant message in the provider's shape, to append to the conversation."""

@@ -27,10 +27,19 @@ class ToolCall(BaseModel):
     index: int = 0
     type: str = "function"
     complete: bool = False
+    problem: str | None = None
+    """Why the call must not be run, when it must not: its input was cut off (``max_tokens``,
+    the stream ended) or is not a JSON object. ``arguments`` then holds the raw text as
+    streamed, never a made-up ``{}``."""
+
+    @property
+    def valid(self) -> bool:
+        """True when the call is complete and its arguments are a JSON object."""
+        return self.complete and self.problem is None
 
     @property
     def args(self) -> dict[str, Any]:
-        """The arguments decoded; ``{}`` for an empty or unparsable string."""
+        """The arguments decoded; ``{}`` for an empty or unparsable string (check ``problem``)."""
         if not self.arguments:
             return {}
         try:
@@ -108,6 +117,8 @@ class StreamState(BaseModel):
     malformed_chunks: int = 0
     unknown_events: int = 0
     problems: list[str] = Field(default_factory=list)
+    tool_problems: list[str] = Field(default_factory=list)
+    """One line per tool call that must not be run (see ``ToolCall.problem``)."""
     error: dict[str, Any] | None = None
     time_to_first_chunk_ns: int | None = None
     duration_ns: int | None = None
@@ -150,10 +161,21 @@ class StreamState(BaseModel):
         provider takes structured values. Without an argument, the outputs
         recorded for this stream (``tool.result`` events) are used.
         """
-        from ._reducers import reducer_for
+        from ..errors import ProjectionError
+        from ._reducers import reducer_for, tool_identity
 
         if tools_and_outputs is None:
             tools_and_outputs = [(dict(o), o.get("output")) for o in self.tool_outputs]
+        by_id: dict[str, ToolCall] = {t.id: t for t in self.tool_calls if t.id}
+        for tool, _ in tools_and_outputs:
+            ident = tool_identity(tool)[0]
+            call = by_id.get(ident) if ident else None
+            if call is not None and call.problem:
+                # the provider documents such a call as one to retry, not to answer
+                raise ProjectionError(
+                    f"tool call {call.id} ({call.name}) cannot be answered: {call.problem}; "
+                    f"its raw input was {call.arguments!r}"
+                )
         return reducer_for(self.api).tool_message_params(self, tools_and_outputs)
 
 

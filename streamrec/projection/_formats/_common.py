@@ -118,6 +118,23 @@ def parse_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def partial_object(text: str, *, trailing_strings: bool = False) -> dict[str, Any] | None:
+    """What the SDKs make of a JSON object cut off mid-stream (jiter's partial mode, as
+    openai and anthropic use it): the members that are complete (and, with
+    ``trailing_strings``, a string cut short); None if the text is not JSON at all."""
+    import jiter
+
+    if not text.strip():
+        return {}
+    try:
+        value = jiter.from_json(
+            text.encode(), partial_mode="trailing-strings" if trailing_strings else True
+        )
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def unknown(state: StreamState) -> None:
     """Count an event type the format does not document (it stays in the log, ignored)."""
     state.unknown_events += 1

@@ -50,6 +50,7 @@ from ._common import (
     decode,
     output_text,
     parse_object,
+    partial_object,
     set_error,
     set_usage,
     take_request,
@@ -88,6 +89,9 @@ class AnthropicReducer(Reducer):
         if kind == "message_start":
             return self._message(as_dict(body.get("message")), streamed=True)
         if kind == "message_delta":
+            for key in ("context_management", "input_transformations"):
+                if body.get(key) is not None:  # beta: replace message_start's value
+                    self.state.provider_data.setdefault("message", {})[key] = body[key]
             self._message_delta(as_dict(body.get("delta")), body.get("usage"))
         elif kind == "error":
             error = as_dict(body.get("error"))
@@ -99,7 +103,10 @@ class AnthropicReducer(Reducer):
         return []
 
     def end(self) -> list[ToolCall]:
-        # A tool_use block without its content_block_stop has truncated input: leave it incomplete.
+        # A tool_use block without its content_block_stop has truncated input: incomplete.
+        for tool in self.state.tool_calls:
+            if not tool.complete and not tool.problem:
+                tool.problem = "the stream ended before the input was complete"
         return []
 
     # -- events -------------------------------------------------------------------------
@@ -110,6 +117,13 @@ class AnthropicReducer(Reducer):
             state.id = message["id"]
         if isinstance(message.get("model"), str):
             state.model = message["model"]
+        # the message's other fields (container, context_management, ...) as the SDK's
+        # snapshot keeps them from message_start
+        state.provider_data["message"] = {
+            k: v
+            for k, v in message.items()
+            if k not in ("content", "usage", "id", "model", "type", "role") and v is not None
+        }
         completed: list[ToolCall] = []
         for block in message.get("content") or ():
             index = len(self._blocks)
@@ -132,6 +146,13 @@ class AnthropicReducer(Reducer):
             state.content += as_str(block.get("text", ""), "text")
         elif kind == "thinking":
             state.thinking += as_str(block.get("thinking", ""), "thinking")
+        elif kind == "fallback":
+            # the model named in ``to`` writes what follows (the beta SDK relabels its
+            # snapshot the same way): report and price the model that answered
+            to = as_dict(block.get("to")).get("model")
+            if isinstance(to, str):
+                state.model = to
+            state.provider_data.setdefault("fallbacks", []).append(block)
         elif kind == "tool_use":
             start_input = block.get("input")
             tool = ToolCall(
@@ -171,7 +192,16 @@ class AnthropicReducer(Reducer):
         elif kind == "signature_delta":
             block["signature"] = as_str(delta.get("signature"), "signature_delta.signature")
         elif kind == "citations_delta":
-            block.setdefault("citations", []).append(delta.get("citation"))
+            citations = block.get("citations")
+            if not isinstance(citations, list):  # the start block may carry ``null``
+                citations = block["citations"] = []
+            citations.append(delta.get("citation"))
+        elif kind == "compaction_delta":
+            # the summary (and its opaque ``encrypted_content``) arrive whole in one delta:
+            # they replace what the start block had, as the SDK's accumulator does
+            for key in ("content", "encrypted_content"):
+                if delta.get(key) is not None:
+                    block[key] = delta[key]
         else:
             unknown(state)
         return []
@@ -184,9 +214,21 @@ class AnthropicReducer(Reducer):
         streamed = tool.arguments if tool is not None else self._json.get(index)
         if streamed:  # tool_use, server_tool_use, mcp_tool_use: input streamed as JSON
             parsed = parse_object(streamed)
-            if parsed is not None:
+            if parsed is None:
+                # cut off or not JSON: the block keeps what the SDK's partial parse makes of
+                # it (the API needs an object there), the call keeps the raw text and is
+                # never handed out as runnable
+                partial = partial_object(streamed)
+                block["input"] = partial if partial is not None else as_dict(block.get("input"))
+                if tool is not None:
+                    tool.problem = (
+                        "input is not a complete JSON object"
+                        if partial is not None
+                        else "input is not valid JSON"
+                    )
+            else:
                 block["input"] = parsed
-        if tool is None or tool.complete:
+        if tool is None or tool.complete or tool.problem:
             return []
         if not tool.arguments.strip():
             tool.arguments = "{}"
@@ -198,12 +240,17 @@ class AnthropicReducer(Reducer):
         reason = delta.get("stop_reason")
         if isinstance(reason, str) and reason:
             state.finish_reasons = [reason]
+            if reason == "max_tokens":
+                for tool in state.tool_calls:
+                    if tool.problem == "input is not a complete JSON object":
+                        tool.problem = "input cut off by max_tokens"
             if reason == "refusal":
                 details = as_dict(delta.get("stop_details"))
                 state.refusal = details.get("explanation") or details.get("category") or reason
+        message = state.provider_data.setdefault("message", {})
         for key in ("stop_sequence", "stop_details", "container"):
             if delta.get(key) is not None:
-                state.provider_data[key] = delta[key]
+                state.provider_data[key] = message[key] = delta[key]
         if isinstance(usage, dict):
             self._take_usage(usage, final=True)
 
@@ -235,6 +282,10 @@ class AnthropicReducer(Reducer):
         }
         if isinstance(raw.get("service_tier"), str):
             state.provider_data["service_tier"] = raw["service_tier"]
+        searches = as_int(as_dict(raw.get("server_tool_use")).get("web_search_requests"))
+        if searches:
+            state.provider_data["web_searches"] = searches
+        state.provider_data["billed_parts"] = _iteration_parts(raw.get("iterations"))
 
     # -- provider-shaped outputs --------------------------------------------------------
 
@@ -251,17 +302,18 @@ class AnthropicReducer(Reducer):
     def response(cls, state: StreamState) -> dict[str, Any]:
         """The ``Message`` a non-streaming call returns, with usage as Anthropic reports it."""
         reasons = state.finish_reasons or []
-        body: dict[str, Any] = {
-            "id": state.id,
-            "type": "message",
-            "role": "assistant",
-            "model": state.model,
-            "content": _param_blocks(state, keep_empty=True),
-            "stop_reason": reasons[0] if reasons else None,
-            "stop_sequence": state.provider_data.get("stop_sequence"),
-        }
-        if "stop_details" in state.provider_data:
-            body["stop_details"] = copy.deepcopy(state.provider_data["stop_details"])
+        body: dict[str, Any] = copy.deepcopy(as_dict(state.provider_data.get("message")))
+        body.update(
+            {
+                "id": state.id,
+                "type": "message",
+                "role": "assistant",
+                "model": state.model,
+                "content": _param_blocks(state, keep_empty=True),
+                "stop_reason": reasons[0] if reasons else None,
+                "stop_sequence": state.provider_data.get("stop_sequence"),
+            }
+        )
         if state.usage.reported:
             usage = copy.deepcopy(as_dict(state.provider_data.get("usage")))
             body["usage"] = {**usage, "output_tokens": state.usage.output_tokens}
@@ -285,6 +337,43 @@ class AnthropicReducer(Reducer):
                 }
             )
         return [{"role": "user", "content": blocks}]
+
+
+def _iteration_parts(iterations: Any) -> list[dict[str, Any]] | None:
+    """Each entry of ``usage.iterations`` as a separately priced part.
+
+    Anthropic bills every iteration: the top-level usage leaves a compaction's tokens
+    out (``BetaUsage.iterations``), and after a fallback the hops ran on different
+    models (a ``fallback_message`` entry names the one that served). An entry without
+    a model is the response's. Only the final ``message_delta`` has them all: until
+    then (and for an entry that is not an object) the top-level usage is priced.
+    """
+    if not isinstance(iterations, list) or not iterations:
+        return None
+    parts = []
+    for entry in iterations:
+        if not isinstance(entry, dict):
+            return None
+        fresh = as_int(entry.get("input_tokens")) or 0
+        write = as_int(entry.get("cache_creation_input_tokens")) or 0
+        read = as_int(entry.get("cache_read_input_tokens")) or 0
+        part: dict[str, Any] = {
+            "kind": entry.get("type") if isinstance(entry.get("type"), str) else "message",
+            "model": entry.get("model") if isinstance(entry.get("model"), str) else None,
+            "input_tokens": fresh + write + read,
+            "cache_read_tokens": read,
+            "cache_write_tokens": write,
+            "output_tokens": as_int(entry.get("output_tokens")) or 0,
+        }
+        ttl = as_dict(entry.get("cache_creation"))
+        five, hour = (
+            as_int(ttl.get("ephemeral_5m_input_tokens")),
+            as_int(ttl.get("ephemeral_1h_input_tokens")),
+        )
+        if five is not None and hour is not None:
+            part["cache_write_5m_tokens"], part["cache_write_1h_tokens"] = five, hour
+        parts.append(part)
+    return parts
 
 
 def _param_blocks(state: StreamState, *, keep_empty: bool = False) -> list[dict[str, Any]]:

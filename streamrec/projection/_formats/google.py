@@ -14,8 +14,10 @@ How it is folded, and why:
 
 - Text parts of the first candidate make ``content``; parts marked ``"thought": true``
   make ``thinking`` instead. Parts are kept in ``provider_data["parts"]`` (adjacent
-  text of one kind merged; a ``thoughtSignature`` closes the part it arrives on)
-  because Gemini wants its signatures back on the next turn.
+  unsigned text of one kind merged) because Gemini wants its signatures back on the
+  next turn exactly where they were: a part carrying a ``thoughtSignature`` (even one
+  with empty text and nothing else) stays a part of its own, never merged into the
+  part before it nor the part after ("Thought signatures": do not merge a signed part).
 - ``functionCall`` parts arrive whole, so each is a complete tool call at once.
   Its id is the part's ``id`` when Gemini sends one, else ``<name>_<n>`` (n counts
   calls in the stream), a stable name for the same call live, on replay and rebuild.
@@ -177,6 +179,9 @@ class GoogleReducer(Reducer):
             else:
                 state.content += text
             last = kept[-1] if kept else None
+            # Gemini's rule for signatures: never merge a signed part with another part,
+            # signed or not; it goes back exactly as it came. Unsigned text of one kind
+            # is one part however the stream cut it.
             if (
                 last is not None
                 and part.keys() <= _TEXT_KEYS
@@ -184,10 +189,9 @@ class GoogleReducer(Reducer):
                 and "text" in last
                 and (last.get("thought") is True) == thought
                 and "thoughtSignature" not in last
+                and "thoughtSignature" not in part
             ):
                 last["text"] += text
-                if "thoughtSignature" in part:
-                    last["thoughtSignature"] = part["thoughtSignature"]
             else:
                 kept.append(part)
             return []

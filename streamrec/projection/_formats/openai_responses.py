@@ -125,6 +125,10 @@ class OpenAIResponsesReducer(Reducer):
         take_request(self.state, started, "input")
 
     def chunk(self, data: str, event: str | None) -> list[ToolCall]:
+        if data.strip() == "[DONE]":
+            # not in OpenAI's Responses wire, but OpenAI-compatible gateways end it so
+            # (the SDK stops reading there too): the end of the stream, not a bad chunk
+            return []
         body = decode(data)
         kind = body.get("type", event)
         if kind is None and body.get("object") == "response":
