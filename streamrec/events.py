@@ -2,7 +2,8 @@
 
 A recorded stream is an append-only sequence of events with a gapless ``seq``.
 Everything else (the read model, replay, live state) is derived from these rows,
-so this module imports nothing of ours and changes only by addition.
+so this module imports nothing of ours and changes only by addition. (The pydantic
+payload models live in ``_payloads`` and load on first use: reading rows needs no pydantic.)
 """
 
 from __future__ import annotations
@@ -11,9 +12,20 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+if TYPE_CHECKING:
+    from ._payloads import (
+        ChunkPayload,
+        ClientMessage,
+        EventPayload,
+        StreamCompleted,
+        StreamFailed,
+        StreamInterrupted,
+        StreamStarted,
+        ToolResult,
+    )
+
 
 __all__ = [
     "ChunkPayload",
@@ -75,6 +87,8 @@ class StoredEvent:
 
     def model(self) -> EventPayload | ChunkPayload | ClientMessage:
         """The typed payload of this event."""
+        from ._payloads import _PAYLOADS, ChunkPayload, ClientMessage
+
         if self.kind is EventKind.CHUNK:
             return ChunkPayload(data=self.payload, event=self.event)
         if self.kind is EventKind.CLIENT_MESSAGE:
@@ -83,85 +97,31 @@ class StoredEvent:
         return payload
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+# The payload models are pydantic, which costs a CLI start ~100 ms; the rows, kinds and
+# helpers here do not need it, so the models load on first use (PEP 562). A new payload
+# model goes in _payloads.py and its name here.
+_LAZY = frozenset(
+    {
+        "ChunkPayload",
+        "ClientMessage",
+        "EventPayload",
+        "StreamCompleted",
+        "StreamFailed",
+        "StreamInterrupted",
+        "StreamStarted",
+        "ToolResult",
+    }
+)
 
 
-class StreamStarted(_Payload):
-    """The request side of a stream: enough to rebuild messages, params and tools."""
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import _payloads
 
-    provider: str
-    api: str
-    model: str | None = None
-    request: dict[str, Any] = Field(default_factory=dict)
-    prompt_template: str | None = None
-    fn_args: dict[str, Any] = Field(default_factory=dict)
-    name: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    # attribution beyond name and tags: user, session, project, feature, any key
-    metadata: dict[str, str] = Field(default_factory=dict)
-    fingerprint: str | None = None
-    # where the process that records lives, so `recover` can tell a dead recorder
-    host: str | None = None
-    pid: int | None = None
-    # a WebSocket recording: its connection's id, transport, path and this stream's
-    # position on it (several responses share one Responses API connection)
-    connection: dict[str, Any] | None = None
-
-
-class ChunkPayload(_Payload):
-    """A chunk as received; not stored as JSON (see ``StoredEvent.payload``)."""
-
-    data: str
-    event: str | None = None
-
-
-class ClientMessage(_Payload):
-    """A frame the client sent over a WebSocket; stored verbatim like a chunk.
-
-    ``event`` is the frame's JSON ``type`` where it has one. A binary frame is
-    marked ``websocket.binary`` (its bytes were UTF-8: the payload is their text)
-    or ``websocket.base64`` (the payload is its bytes in base64), so replay sends
-    the same frame type and bytes. Server frames (chunks) are marked the same way.
-    """
-
-    data: str
-    event: str | None = None
-
-
-class StreamCompleted(_Payload):
-    """The stream reached its natural end; the timestamps say when."""
-
-
-class StreamFailed(_Payload):
-    """The live stream raised, or the provider answered with an error."""
-
-    error_type: str
-    message: str
-    status_code: int | None = None
-
-
-class StreamInterrupted(_Payload):
-    """The stream stopped before its end without an error of its own."""
-
-    reason: str
-
-
-class ToolResult(_Payload):
-    """Tool outputs appended after the stream, for ``tool_message_params``."""
-
-    outputs: list[dict[str, Any]]
-
-
-EventPayload = StreamStarted | StreamCompleted | StreamFailed | StreamInterrupted | ToolResult
-
-_PAYLOADS: dict[EventKind, type[EventPayload]] = {
-    EventKind.STARTED: StreamStarted,
-    EventKind.COMPLETED: StreamCompleted,
-    EventKind.FAILED: StreamFailed,
-    EventKind.INTERRUPTED: StreamInterrupted,
-    EventKind.TOOL_RESULT: ToolResult,
-}
+    value = getattr(_payloads, name)
+    globals()[name] = value
+    return value
 
 
 def new_stream_id() -> str:

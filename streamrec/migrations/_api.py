@@ -1,15 +1,20 @@
-"""Running Alembic from inside the package, on an engine we already hold."""
+"""Running Alembic from inside the package, on an engine we already hold.
+
+Alembic is imported only to migrate or to walk the revisions: opening a store
+that is already at ``HEAD_REVISION`` reads the version table with one SELECT
+(importing Alembic and parsing its scripts costs a CLI start ~90 ms).
+"""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["HEAD_REVISION", "current_revision", "head_revision", "upgrade"]
 
@@ -18,6 +23,8 @@ HEAD_REVISION = "hist01"
 
 
 def _config(engine: Engine | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_HERE))
     config.attributes["engine"] = engine
@@ -26,13 +33,22 @@ def _config(engine: Engine | None = None) -> Config:
 
 def head_revision() -> str | None:
     """The newest revision the installed package knows."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at; None for a database Alembic never touched."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        if len(rows) <= 1:
+            return str(rows[0][0]) if rows else None
+        from alembic.runtime.migration import MigrationContext
+
+        return MigrationContext.configure(connection).get_current_revision()  # raises: >1 head
 
 
 # Alembic's ``context`` is module-global: one migration at a time per process
@@ -42,5 +58,7 @@ _LOCK = threading.Lock()
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to ``revision`` (head by default)."""
+    from alembic import command
+
     with _LOCK:
         command.upgrade(_config(engine), revision)

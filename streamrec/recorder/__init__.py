@@ -1,22 +1,29 @@
 """Recording live streams: iterator wrappers, httpx transports and the HTTP proxy."""
 
-from ._exchange import Exchange, UpstreamStatusError, open_exchange
-from ._proxy import STREAM_ID_HEADER, ProxyServer, RecordingProxy, proxy_app
-from ._recording import Recording
-from ._redact import Redact, is_secret_key, scrub
-from ._routes import (
-    CLIENT_ENV,
-    DEFAULT_UPSTREAMS,
-    UPSTREAM_ENV,
-    client_env,
-    parse_upstreams,
-    resolve_upstreams,
-)
-from ._run import RecordedRun, run_command, run_recorded
-from ._sse import SSESplitter
-from ._stream import RecordedStream, record
-from ._transport import STREAM_ID_EXTENSION, AsyncRecordingTransport, RecordingTransport
-from ._wire import to_wire
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+if TYPE_CHECKING:
+    from ._exchange import Exchange, UpstreamStatusError, open_exchange
+    from ._proxy import STREAM_ID_HEADER, ProxyServer, RecordingProxy, proxy_app
+    from ._recording import Recording
+    from ._redact import Redact, is_secret_key, scrub
+    from ._routes import (
+        CLIENT_ENV,
+        DEFAULT_UPSTREAMS,
+        UPSTREAM_ENV,
+        client_env,
+        parse_upstreams,
+        resolve_upstreams,
+    )
+    from ._run import RecordedRun, run_command, run_recorded
+    from ._sse import SSESplitter
+    from ._stream import RecordedStream, record
+    from ._transport import STREAM_ID_EXTENSION, AsyncRecordingTransport, RecordingTransport
+    from ._wire import to_wire
 
 __all__ = [
     "CLIENT_ENV",
@@ -47,3 +54,38 @@ __all__ = [
     "scrub",
     "to_wire",
 ]
+
+# imported on first use (see streamrec._lazy): a CLI command pays only for what it touches
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "CLIENT_ENV": "._routes",
+        "DEFAULT_UPSTREAMS": "._routes",
+        "STREAM_ID_EXTENSION": "._transport",
+        "STREAM_ID_HEADER": "._proxy",
+        "UPSTREAM_ENV": "._routes",
+        "AsyncRecordingTransport": "._transport",
+        "Exchange": "._exchange",
+        "ProxyServer": "._proxy",
+        "RecordedRun": "._run",
+        "RecordedStream": "._stream",
+        "Recording": "._recording",
+        "RecordingProxy": "._proxy",
+        "RecordingTransport": "._transport",
+        "Redact": "._redact",
+        "SSESplitter": "._sse",
+        "UpstreamStatusError": "._exchange",
+        "client_env": "._routes",
+        "is_secret_key": "._redact",
+        "open_exchange": "._exchange",
+        "parse_upstreams": "._routes",
+        "proxy_app": "._proxy",
+        "record": "._stream",
+        "resolve_upstreams": "._routes",
+        "run_command": "._run",
+        "run_recorded": "._run",
+        "scrub": "._redact",
+        "to_wire": "._wire",
+    },
+    globals(),
+)

@@ -1,13 +1,20 @@
 """The SQL store: tables, engines and URLs, appends and reads, the group-commit writer."""
 
-from ._engine import DEFAULT_PATH, ENV_VAR, resolve_url
-from ._filters import TIME_FORMS, Filters, parse_time
-from ._portable import export_lines, import_lines
-from ._sql import READER_ROLE
-from ._stats import DIMENSIONS, GROUPS, STAT_FIELDS, parse_by, stats
-from ._store import Store, as_store, default_store
-from ._summary import summary_row
-from ._writer import Writer
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+if TYPE_CHECKING:
+    from ._engine import DEFAULT_PATH, ENV_VAR, resolve_url
+    from ._filters import TIME_FORMS, Filters, parse_time
+    from ._portable import export_lines, import_lines
+    from ._sql import READER_ROLE
+    from ._stats import DIMENSIONS, GROUPS, STAT_FIELDS, parse_by, stats
+    from ._store import Store, as_store, default_store
+    from ._summary import summary_row
+    from ._writer import Writer
 
 __all__ = [
     "DEFAULT_PATH",
@@ -30,3 +37,30 @@ __all__ = [
     "stats",
     "summary_row",
 ]
+
+# imported on first use (see streamrec._lazy): a CLI command pays only for what it touches
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "DEFAULT_PATH": "._engine",
+        "DIMENSIONS": "._stats",
+        "ENV_VAR": "._engine",
+        "GROUPS": "._stats",
+        "READER_ROLE": "._sql",
+        "STAT_FIELDS": "._stats",
+        "TIME_FORMS": "._filters",
+        "Filters": "._filters",
+        "Store": "._store",
+        "Writer": "._writer",
+        "as_store": "._store",
+        "default_store": "._store",
+        "export_lines": "._portable",
+        "import_lines": "._portable",
+        "parse_by": "._stats",
+        "parse_time": "._filters",
+        "resolve_url": "._engine",
+        "stats": "._stats",
+        "summary_row": "._summary",
+    },
+    globals(),
+)

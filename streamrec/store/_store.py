@@ -13,19 +13,24 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from .. import migrations
+from .. import (
+    migrations,
+    projection,  # lazy: its pydantic models load when a state is first folded
+)
 from ..errors import NotAStreamrecDatabase, StoreError, UnknownStream
-from ..events import EventKind, StoredEvent, StreamInterrupted, utcnow
-from ..projection import StreamState, project
+from ..events import EventKind, StoredEvent, utcnow
 from ._engine import make_engine, resolve_url
 from ._filters import Filters
 from ._schema import events, streams
 from ._summary import summary_row
+
+if TYPE_CHECKING:
+    from ..projection import StreamState
 
 __all__ = ["Progress", "Store", "as_store", "default_store"]
 
@@ -68,8 +73,10 @@ class Store:
     # -- opening and schema ------------------------------------------------------------
 
     def _open(self, create: bool, migrate: bool) -> None:
-        head = migrations.head_revision()
         current, tables = self._inspect()
+        if current == migrations.HEAD_REVISION:
+            return  # the common case, decided without importing Alembic
+        head = migrations.head_revision()
         if current is None and tables - {"alembic_version"}:
             current, tables = self._inspect()  # another process may have just created it
         if current is None:
@@ -279,7 +286,7 @@ class Store:
 
     def state(self, stream_id: str) -> StreamState:
         """The stream's state rebuilt from its events alone."""
-        return project(self.events(stream_id))
+        return projection.project(self.events(stream_id))
 
     def stream(self, stream_id: str) -> dict[str, Any]:
         """The read-model row of one stream."""
@@ -351,7 +358,7 @@ class Store:
         ids = list(stream_ids) if stream_ids is not None else self.stream_ids()
         for done, stream_id in enumerate(ids, 1):
             stored = self.events(stream_id)
-            row = summary_row(project(stored), stored[-1].seq)
+            row = summary_row(projection.project(stored), stored[-1].seq)
             with self._errors("rebuild the read model"), self.engine.begin() as conn:
                 exists = conn.execute(
                     select(streams.c.stream_id).where(streams.c.stream_id == stream_id)
@@ -381,7 +388,7 @@ class Store:
                 problems.append(f"{stream_id}: seq is not gapless from 0")
             if not stored or stored[0].kind is not EventKind.STARTED:
                 problems.append(f"{stream_id}: does not begin with stream.started")
-            expected = summary_row(project(stored), stored[-1].seq if stored else -1)
+            expected = summary_row(projection.project(stored), stored[-1].seq if stored else -1)
             actual = self.stream(stream_id)
             for key, value in expected.items():
                 if not _same(actual.get(key), value):
@@ -440,9 +447,9 @@ class Store:
             kind=EventKind.INTERRUPTED,
             t_ns=last.t_ns,
             recorded_at=utcnow(),
-            payload=StreamInterrupted(reason=reason).model_dump_json(),
+            payload=_interrupted(reason),
         )
-        self.append([event], [summary_row(project([*stored, event]), event.seq)])
+        self.append([event], [summary_row(projection.project([*stored, event]), event.seq)])
 
     def sql(
         self, query: str, *, limit: int | None = None
@@ -487,6 +494,12 @@ def _started_row(started: StoredEvent) -> dict[str, Any]:
         "last_seq": -1,
         "meta": json.dumps(dict(getattr(payload, "metadata", None) or {}), sort_keys=True),
     }
+
+
+def _interrupted(reason: str) -> str:
+    from ..events import StreamInterrupted
+
+    return StreamInterrupted(reason=reason).model_dump_json()
 
 
 _KINDS = {k.value: k for k in EventKind}

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..projection import StreamState, price
+from .. import projection  # lazy: pricing loads genai-prices only when a row is priced
+
+if TYPE_CHECKING:
+    from ..projection import StreamState
 
 __all__ = ["cache_savings_nanousd", "summary_row"]
 
@@ -77,7 +80,7 @@ def cache_savings_nanousd(state: StreamState) -> int | None:
     uncached = state.model_copy(
         update={"usage": state.usage.model_copy(update={"cached_tokens": 0})}
     )
-    full, meta = price(uncached)
+    full, meta = projection.price(uncached)
     if full is None:
         return None
     return int(meta["cost_nanousd"]) - int(nanos)
