@@ -36,6 +36,8 @@ _LAZY: dict[str, str] = {
     "recover": "_maintenance:recover",
     "db": "_maintenance:db",
     "ui": "_ui:ui",
+    "rm": "_retention:rm",
+    "prune": "_retention:prune",
 }
 
 
@@ -51,6 +53,15 @@ class _Group(click.Group):
             command: click.Command = getattr(importlib.import_module(f".{module}", __name__), attr)
             return command
         return super().get_command(ctx, cmd_name)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # --debug is the root's, but users type it after the subcommand too
+        # (`streamrec show X --debug`); never take it from a wrapped command after `--`
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[1:end]:
+            at = args.index("--debug")
+            args = ["--debug", *args[:at], *args[at + 1 :]]
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         from ..errors import StreamrecError

@@ -17,14 +17,45 @@ if TYPE_CHECKING:
 
 
 def open_store(ctx: click.Context, *, create: bool = True) -> Store:
-    """The store named by --db / $STREAMREC_DB / the default, brought to head on first use."""
+    """The store named by --db / $STREAMREC_DB / the default, brought to head on first use.
+
+    A ``--db`` that names a JSONL export (``*.jsonl``) is loaded into a
+    temporary SQLite store, so every read command works on an export directly.
+    """
     from ..store import Store
 
     obj = ctx.find_root().obj
     if obj.get("store") is None:
-        obj["store"] = Store(obj.get("db"), create=create)
+        db = obj.get("db")
+        if is_jsonl(db):
+            obj["store"] = _jsonl_store(ctx, db)
+        else:
+            obj["store"] = Store(db, create=create)
         ctx.call_on_close(obj["store"].close)
     return obj["store"]  # type: ignore[no-any-return]
+
+
+def is_jsonl(db: str | None) -> bool:
+    """Whether --db names a JSONL export rather than a database."""
+    return bool(db) and "://" not in str(db) and str(db).endswith((".jsonl", ".ndjson"))
+
+
+def _jsonl_store(ctx: click.Context, path: str) -> Store:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from ..errors import StoreError
+    from ..store import Store, import_lines
+
+    if not Path(path).is_file():
+        raise StoreError(f"no JSONL export at {path}")
+    tmp = tempfile.mkdtemp(prefix="streamrec-jsonl-")
+    ctx.call_on_close(lambda: shutil.rmtree(tmp, ignore_errors=True))
+    store = Store(Path(tmp) / "export.db", recover=False)
+    with open(path, encoding="utf-8") as lines:
+        import_lines(store, lines)
+    return store
 
 
 def _json_default(value: Any) -> Any:

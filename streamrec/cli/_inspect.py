@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -11,6 +12,7 @@ from ._common import cost_text, db_option, open_store, print_json, row_json, tab
 from ._filters import filter_options, filters_from
 
 if TYPE_CHECKING:
+    from ..events import StoredEvent
     from ..store import Store
 
 
@@ -86,7 +88,7 @@ def state_json(store: Store, stream_id: str) -> dict[str, Any]:
     return data
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": True})
 @db_option
 @click.argument("stream_id")
 @click.option(
@@ -95,10 +97,26 @@ def state_json(store: Store, stream_id: str) -> dict[str, Any]:
     is_flag=True,
     help="Print the state as JSON (BaseStream attribute names as keys).",
 )
-@click.option("--events/--no-events", default=True, help="Show the event timeline (text output).")
+@click.option(
+    "--events",
+    type=click.Choice(["short", "all", "none"]),
+    default="short",
+    show_default=True,
+    help="The event timeline: its first and last events, every event, or none (text output).",
+)
+@click.option("--no-events", "no_events", is_flag=True, help="Same as --events none.")
 @click.pass_context
-def show(ctx: click.Context, stream_id: str, as_json: bool, events: bool) -> None:
-    """Show a stream's rebuilt state and a short timeline."""
+def show(ctx: click.Context, stream_id: str, as_json: bool, events: str, no_events: bool) -> None:
+    """Show a stream's rebuilt state and its timeline.
+
+    STREAM_ID is an id, a unique prefix, `latest`, or -N for the Nth newest
+    (`show -1` is `show latest`). Each chunk row shows what it adds to the one
+    before it (the delta text, tool-call fragments, usage), not the JSON both share.
+    """
+    if stream_id.startswith("-") and not stream_id[1:].isdigit():
+        raise click.NoSuchOption(stream_id)
+    if no_events:
+        events = "none"
     store = open_store(ctx)
     stream_id = store.resolve(stream_id)
     if as_json:
@@ -143,14 +161,73 @@ def show(ctx: click.Context, stream_id: str, as_json: bool, events: bool) -> Non
         click.echo(f"{'thinking':17}{state.thinking!r}")
     for tool in state.tool_calls:
         click.echo(f"{'tool_call':17}{tool.name}({tool.arguments}) id={tool.id}")
-    if events:
+    if events != "none":
         click.echo("timeline:")
         stored = store.events(stream_id)
-        shown = stored if len(stored) <= 12 else [*stored[:6], None, *stored[-5:]]
+        shown = (
+            stored if events == "all" or len(stored) <= 12 else [*stored[:6], None, *stored[-5:]]
+        )
+        differ = _ChunkDiff()
         for e in shown:
             if e is None:
-                click.echo(f"  … {len(stored) - 11} more events …")
+                click.echo(f"  … {len(stored) - 11} more events (--events all) …")
                 continue
-            text = e.payload if len(e.payload) <= 70 else e.payload[:69] + "…"
+            # a row shows what differs from the chunk before it, even after elided rows
+            for earlier in stored[differ.upto : e.seq]:
+                differ.feed(earlier)
+            text = differ.feed(e)
+            text = text if len(text) <= 120 else text[:119] + "…"
             name = f" [{e.event}]" if e.event else ""
             click.echo(f"  {e.seq:>4}  +{e.t_ns / 1e6:9.3f}ms  {e.kind.value:18}{name} {text}")
+
+
+class _ChunkDiff:
+    """Per chunk, the JSON leaves whose values differ from the previous chunk's (display only)."""
+
+    def __init__(self) -> None:
+        self.previous: dict[str, Any] = {}
+        self.upto = 0
+
+    def feed(self, event: StoredEvent) -> str:
+        self.upto = event.seq + 1
+        if event.kind.value != "chunk":
+            return event.payload
+        try:
+            leaves = dict(_leaves(json.loads(event.payload)))
+        except ValueError:
+            return event.payload  # [DONE], or a malformed chunk: verbatim
+        if not leaves or "$" in leaves:
+            return event.payload
+        # a field going back to null (finish_reason after "stop") is not news
+        changed = {
+            k: v
+            for k, v in leaves.items()
+            if self.previous.get(k, _MISSING) != v and (v is not None or k not in self.previous)
+        }
+        self.previous = leaves
+        if not changed:
+            return "(same as the previous chunk)"
+        # factor out the path every changed leaf shares: "choices.0.delta: content=…"
+        parts = [k.split(".") for k in changed]
+        shared = 0
+        while all(len(p) > shared + 1 and p[shared] == parts[0][shared] for p in parts):
+            shared += 1
+        head = ".".join(parts[0][:shared]) + ": " if shared else ""
+        return head + " ".join(
+            f"{'.'.join(p[shared:])}={json.dumps(v, ensure_ascii=False)}"
+            for p, v in zip(parts, changed.values(), strict=True)
+        )
+
+
+_MISSING = object()
+
+
+def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list) and value:
+        for n, item in enumerate(value):
+            yield from _leaves(item, f"{path}.{n}" if path else str(n))
+    else:
+        yield path or "$", value

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -252,27 +253,60 @@ class Store:
     # -- reading -----------------------------------------------------------------------
 
     def resolve(self, stream_id: str) -> str:
-        """The full id for ``stream_id`` or a unique prefix of one (as git takes short hashes)."""
+        """The full id for ``stream_id``, a unique prefix of one (as git takes short hashes),
+        ``latest`` (the newest stream) or ``-N`` (the Nth newest: ``-1`` is ``latest``).
+
+        An ambiguous prefix is an error that lists the streams it matches.
+        """
         with self._errors("look up a stream"), self.engine.connect() as conn:
             exact = conn.execute(
                 select(streams.c.stream_id).where(streams.c.stream_id == stream_id)
             ).scalar()
             if exact:
                 return str(exact)
+            back = _BACK.match(stream_id)
+            if back:
+                nth = 1 if back.group(1) is None else int(back.group(1))
+                found_id = conn.execute(
+                    select(streams.c.stream_id)
+                    .order_by(streams.c.stream_id.desc())
+                    .offset(nth - 1)
+                    .limit(1)
+                ).scalar()
+                if found_id is None:
+                    raise UnknownStream(stream_id)
+                return str(found_id)
             if len(stream_id) >= 4:
-                found = (
-                    conn.execute(
-                        select(streams.c.stream_id)
-                        .where(streams.c.stream_id.startswith(stream_id, autoescape=True))
-                        .limit(2)
+                found = conn.execute(
+                    select(
+                        streams.c.stream_id, streams.c.started_at, streams.c.model, streams.c.name
                     )
-                    .scalars()
-                    .all()
-                )
+                    .where(streams.c.stream_id.startswith(stream_id, autoescape=True))
+                    .order_by(streams.c.stream_id.desc())
+                    .limit(11)
+                ).all()
                 if len(found) == 1:
-                    return str(found[0])
+                    return str(found[0].stream_id)
                 if len(found) > 1:
-                    raise StoreError(f"stream id prefix {stream_id!r} is ambiguous")
+                    listed = "; ".join(
+                        " ".join(
+                            str(v)
+                            for v in (
+                                r.stream_id,
+                                _aware(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
+                                if r.started_at
+                                else None,
+                                r.model,
+                                r.name,
+                            )
+                            if v
+                        )
+                        for r in found[:10]
+                    )
+                    more = " and more" if len(found) > 10 else ""
+                    raise StoreError(
+                        f"stream id prefix {stream_id!r} is ambiguous: it matches {listed}{more}"
+                    )
         raise UnknownStream(stream_id)
 
     def events(self, stream_id: str) -> list[StoredEvent]:
@@ -339,6 +373,30 @@ class Store:
         from ._stats import stats
 
         return stats(self, by, filters=filters, **filter_args)
+
+    def remove(self, stream_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Delete streams (full ids) with their events; see ``streamrec.store._retention``."""
+        from ._retention import delete_streams
+
+        return delete_streams(self, stream_ids)
+
+    def prune(
+        self,
+        *,
+        older_than: str | datetime | None = None,
+        filters: Filters | None = None,
+        dry_run: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Delete (or with ``dry_run`` list) streams started before ``older_than`` matching ``filters``."""
+        from ._retention import prune
+
+        return prune(self, older_than=older_than, filters=filters, dry_run=dry_run)
+
+    def vacuum(self) -> None:
+        """Reclaim the space deleted rows left (SQLite ``VACUUM``, PostgreSQL ``VACUUM``)."""
+        from ._retention import vacuum
+
+        vacuum(self)
 
     def stream_ids(self) -> list[str]:
         """Every stream id, oldest first."""
@@ -503,6 +561,7 @@ def _interrupted(reason: str) -> str:
 
 
 _KINDS = {k.value: k for k in EventKind}
+_BACK = re.compile(r"^(?:latest|-([1-9]\d*))$")
 
 
 def _stored(row: Any) -> StoredEvent:
