@@ -197,9 +197,11 @@ class ConnectionLog:
             if error is None and code in (1000, 1001):
                 self._finish(self._session, self._session.complete)
             else:
-                self._finish(self._session, self._session.fail, _Closed(described, error))
+                self._finish(self._session, self._session.fail, WebSocketClosed(described, error))
         for recording in self._open_responses():
-            self._finish(recording, recording.fail, _Closed(described + " mid-response", error))
+            self._finish(
+                recording, recording.fail, WebSocketClosed(described + " mid-response", error)
+            )
 
     # -- internals ----------------------------------------------------------------------
 
@@ -249,7 +251,7 @@ class ConnectionLog:
                 log.exception("streamrec: on_finish hook failed")
 
 
-class _Closed(Exception):
+class WebSocketClosed(Exception):
     """Why a WebSocket stream ended without its last event."""
 
     def __init__(self, message: str, cause: BaseException | None) -> None:

@@ -22,6 +22,7 @@ from ..providers import STREAM_ID_HEADER, endpoint_for, frame_sse, request_body
 from ..store import Store
 from ._match import Matcher
 from ._replay import _failure, _plan
+from ._ws_server import with_websockets
 
 __all__ = ["replay_app"]
 
@@ -129,7 +130,7 @@ def replay_app(
         routes=[Route("/{path:path}", handle, methods=["GET", "POST", "PUT", "DELETE"])]
     )
     if fallback is None:
-        return inner
+        return with_websockets(inner, store=store, matcher=match, speed=speed)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -170,7 +171,7 @@ def replay_app(
                 target = inner
         await target(scope, again, send)
 
-    return app
+    return with_websockets(app, store=store, matcher=match, speed=speed, fallback=fallback)
 
 
 def _recorded_whole(started: StoredEvent) -> bool:
