@@ -121,7 +121,10 @@ def run_demo(store: Store, echo: Callable[[str], None]) -> StreamState:
     finished: list[Recording] = []
     with BackgroundServer(sample_upstream()) as upstream:
         proxy = RecordingProxy(
-            store=store, upstreams={"openai": upstream.url}, name="demo", on_finish=finished.append
+            store=store,
+            upstreams={"openai": upstream.url + "/v1"},  # a base URL as the SDK takes it
+            name="demo",
+            on_finish=finished.append,
         )
         with ProxyServer(proxy) as server:
             base_url = server.env["OPENAI_BASE_URL"]

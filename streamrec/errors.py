@@ -11,6 +11,7 @@
     │   └── UnknownStream          no stream has that id
     ├── ProjectionError            events cannot be folded (an unknown api, say)
     ├── RecorderError              recording could not start or was misused
+    ├── ServerError                a server would not start as asked (a remote bind not allowed)
     └── ReplayError
         ├── NoMatchingRecording    replay asked for a request that was never recorded
         └── RecordedStreamError    the recorded stream itself ended in an error, replayed as such
@@ -30,6 +31,7 @@ __all__ = [
     "RecordedStreamError",
     "RecorderError",
     "ReplayError",
+    "ServerError",
     "StoreError",
     "StoreWarning",
     "StreamrecError",
@@ -75,6 +77,10 @@ class ProjectionError(StreamrecError):
 
 class RecorderError(StreamrecError):
     """Recording could not start, or a strict recording lost its store."""
+
+
+class ServerError(StreamrecError):
+    """A server (proxy, replay, ui) would not start as asked: a remote bind not allowed."""
 
 
 class ReplayError(StreamrecError):

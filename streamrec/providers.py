@@ -29,16 +29,18 @@ __all__ = [
 #: response header naming the stream a call was recorded under (proxy) or replayed from (server)
 STREAM_ID_HEADER = "x-streamrec-stream-id"
 
-#: the variables each SDK reads its base URL from, and the path prefix it expects there
+#: the variables each SDK reads its base URL from, and the path the proxy adds to its
+#: own URL there: none, so what the SDK appends to its base URL (``/chat/completions``,
+#: ``/v1/messages``, ``/v1beta/models/…``) is exactly what the upstream base gets
 BASE_URL_ENV: dict[str, tuple[str, str]] = {
-    "openai": ("OPENAI_BASE_URL", "/v1"),
+    "openai": ("OPENAI_BASE_URL", ""),
     "anthropic": ("ANTHROPIC_BASE_URL", ""),
     "google": ("GOOGLE_GEMINI_BASE_URL", ""),
 }
 
-#: the providers' public endpoints (scheme and host; paths come from the request)
+#: the providers' public base URLs, as each SDK takes its ``base_url`` (openai's ends in /v1)
 DEFAULT_UPSTREAMS: dict[str, str] = {
-    "openai": "https://api.openai.com",
+    "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",
     "google": "https://generativelanguage.googleapis.com",
 }

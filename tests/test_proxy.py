@@ -25,9 +25,14 @@ from tests.upstream import SCENARIO_HEADER, TOOL_CALLS, Upstream, echo_text
 PROVIDERS = ("openai", "anthropic", "google")
 
 
+def _upstreams(upstream: Upstream) -> dict[str, str]:
+    """Each provider's base URL as its SDK takes it (openai's ends in /v1)."""
+    return {**dict.fromkeys(PROVIDERS, upstream.base_url), "openai": upstream.openai_base_url}
+
+
 @pytest.fixture
 def server(store: Store, upstream: Upstream) -> Iterator[ProxyServer]:
-    proxy = RecordingProxy(store=store, upstreams=dict.fromkeys(PROVIDERS, upstream.base_url))
+    proxy = RecordingProxy(store=store, upstreams=_upstreams(upstream))
     with ProxyServer(proxy) as running:
         yield running
 
@@ -407,7 +412,7 @@ def test_the_app_runs_a_lifespan_and_closes_its_connections_at_shutdown(
     """Served by a server that runs lifespans (``uvicorn module:app``), shutdown closes the pool."""
     import asyncio
 
-    proxy = RecordingProxy(store=store, upstreams={"openai": upstream.base_url})
+    proxy = RecordingProxy(store=store, upstreams={"openai": upstream.openai_base_url})
 
     async def main() -> list[str]:
         inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -451,7 +456,9 @@ def test_the_upstreams_date_and_server_headers_pass_through(
     store = Store(tmp_path / "headers.db")
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
     direct = httpx.post(f"{upstream.openai_base_url}/chat/completions", json=body)
-    with ProxyServer(RecordingProxy(store=store, upstreams={"openai": upstream.base_url})) as proxy:
+    with ProxyServer(
+        RecordingProxy(store=store, upstreams={"openai": upstream.openai_base_url})
+    ) as proxy:
         proxied = httpx.post(f"{proxy.url}/openai/v1/chat/completions", json=body)
     assert proxied.status_code == 200
     assert proxied.headers.get_list("server") == ["upstream-test/1.0"]

@@ -48,7 +48,7 @@ def _content(events: list[SSEEvent]) -> str:
 
 
 def test_fifty_concurrent_streams_keep_to_themselves(store: Store, upstream: Upstream) -> None:
-    proxy = RecordingProxy(store=store, upstreams={"openai": upstream.base_url})
+    proxy = RecordingProxy(store=store, upstreams={"openai": upstream.openai_base_url})
 
     async def main() -> list[tuple[str, str, list[SSEEvent]]]:
         limits = httpx.Limits(max_connections=N)
@@ -81,7 +81,7 @@ def test_fifty_concurrent_streams_keep_to_themselves(store: Store, upstream: Ups
 
 
 def test_fifty_concurrent_sdk_streams(store: Store, upstream: Upstream) -> None:
-    proxy = RecordingProxy(store=store, upstreams={"openai": upstream.base_url})
+    proxy = RecordingProxy(store=store, upstreams={"openai": upstream.openai_base_url})
 
     async def one(client: openai.AsyncOpenAI, i: int) -> tuple[str, str]:
         prompt = f"sdk stream {i}"

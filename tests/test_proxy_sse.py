@@ -111,15 +111,15 @@ def test_requests_go_to_their_provider(
 
 def test_upstream_urls_join_without_doubling_the_version() -> None:
     assert (
-        upstream_url("https://api.openai.com", "/v1/chat/completions")
+        str(upstream_url("https://api.openai.com", "/v1/chat/completions"))
         == "https://api.openai.com/v1/chat/completions"
     )
     assert (
-        upstream_url("https://openrouter.ai/api/v1/", "/v1/chat/completions")
+        str(upstream_url("https://openrouter.ai/api/v1/", "/v1/chat/completions"))
         == "https://openrouter.ai/api/v1/chat/completions"
     )
     assert (
-        upstream_url("http://h:1/base", "/v1beta/models/m:streamGenerateContent", "alt=sse")
+        str(upstream_url("http://h:1/base", "/v1beta/models/m:streamGenerateContent", "alt=sse"))
         == "http://h:1/base/v1beta/models/m:streamGenerateContent?alt=sse"
     )
 
@@ -136,7 +136,7 @@ def test_upstreams_resolve_flag_then_env_then_program_base_url_then_default() ->
         "anthropic": "http://env-anthropic",
         "google": "http://flag-google",
     }
-    assert resolve_upstreams(None, env)["openai"] == "https://api.openai.com"
+    assert resolve_upstreams(None, env)["openai"] == "https://api.openai.com/v1"
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_bad_upstreams_are_one_clear_error(value: str) -> None:
 
 def test_client_env_matches_what_each_sdk_expects() -> None:
     assert client_env("http://127.0.0.1:9/") == {
-        "OPENAI_BASE_URL": "http://127.0.0.1:9/openai/v1",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/openai",
         "ANTHROPIC_BASE_URL": "http://127.0.0.1:9/anthropic",
         "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9/google",
     }

@@ -66,7 +66,7 @@ def test_replay_mode_serves_recordings_and_fails_tests_with_unrecorded_requests(
     result = pytester.runpytest_subprocess("--streamrec-db", recorded_db, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
-        ["*no recording matches POST /openai/v1/chat/completions*streamrec record*"]
+        ["*no recording matches POST /openai/chat/completions*streamrec record*"]
     )
 
 
@@ -96,7 +96,7 @@ def test_auto_mode_records_what_is_missing_then_replay_mode_serves_it(
     pytester.makepyfile(
         test_app=APP_TEST.replace("EXPECTED", repr(echo_text("openai.chat.completions", REQUEST)))
     )
-    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.base_url)
+    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.openai_base_url)
     store_file = pytester.path / "recordings.jsonl"
     first = pytester.runpytest_subprocess(
         "--streamrec-db", str(store_file), "--streamrec-mode", "auto", "-k", "test_recorded"

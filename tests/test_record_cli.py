@@ -71,7 +71,11 @@ def db(tmp_path: Path) -> str:
 
 
 def _upstream_flags(upstream: Upstream) -> list[str]:
-    return [f"--upstream={p}={upstream.base_url}" for p in ("openai", "anthropic", "google")]
+    return [
+        f"--upstream=openai={upstream.openai_base_url}",
+        f"--upstream=anthropic={upstream.base_url}",
+        f"--upstream=google={upstream.base_url}",
+    ]
 
 
 def run(*args: str) -> Result:
@@ -104,7 +108,7 @@ def test_record_end_to_end_in_a_subprocess_with_all_three_sdks(
     db: str, script: Path, upstream: Upstream, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_BASE_URL")}
-    env["STREAMREC_UPSTREAM_OPENAI"] = upstream.base_url  # the environment override
+    env["STREAMREC_UPSTREAM_OPENAI"] = upstream.openai_base_url  # the environment override
     command = [
         sys.executable, "-c", "from streamrec.cli import main; main()", "--db", db, "record",
         f"--upstream=anthropic={upstream.base_url}", f"--upstream=google={upstream.base_url}",
@@ -178,7 +182,7 @@ def test_usage_errors_exit_2(db: str, args: list[str]) -> None:
 def test_proxy_runs_until_interrupted(db: str, upstream: Upstream, tmp_path: Path) -> None:
     command = [
         sys.executable, "-c", "from streamrec.cli import main; main()", "--db", db, "proxy",
-        "--name", "standalone", f"--upstream=openai={upstream.base_url}",
+        "--name", "standalone", f"--upstream=openai={upstream.openai_base_url}",
     ]  # fmt: skip
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
@@ -192,7 +196,7 @@ def test_proxy_runs_until_interrupted(db: str, upstream: Upstream, tmp_path: Pat
                 for _ in range(3)
             )
             base = exports["OPENAI_BASE_URL"]
-            assert base.endswith("/openai/v1")
+            assert base.endswith("/openai")
             assert set(exports) == {
                 "OPENAI_BASE_URL",
                 "ANTHROPIC_BASE_URL",

@@ -24,7 +24,8 @@ def recorded(tmp_path: Path, upstream: Upstream) -> tuple[str, Path]:
     db = f"sqlite:///{tmp_path}/replay.db"
     script = tmp_path / "app.py"
     script.write_text(SCRIPT)
-    flags = [f"--upstream={p}={upstream.base_url}" for p in ("openai", "anthropic", "google")]
+    flags = [f"--upstream={p}={upstream.base_url}" for p in ("anthropic", "google")]
+    flags.append(f"--upstream=openai={upstream.openai_base_url}")
     done = subprocess.run(
         [*CLI, "--db", db, "record", *flags, "--", sys.executable, str(script), "offline run", "0", "--all"],
         capture_output=True, text=True, env=_env(), timeout=120, cwd=tmp_path,
@@ -62,7 +63,7 @@ def test_an_unrecorded_request_fails_clearly_and_never_goes_live(
         capture_output=True, text=True, env=_env(), timeout=120,
     )  # fmt: skip
     assert done.returncode == 1
-    assert "no recording matches POST /openai/v1/chat/completions" in done.stderr
+    assert "no recording matches POST /openai/chat/completions" in done.stderr
     assert "streamrec record" in done.stderr
     assert upstream.requests == []
 

@@ -164,3 +164,31 @@ def wait_until_interrupted() -> None:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def serving_options(f: Any) -> Any:
+    """--allow-remote and --allow-host, for the commands that run a server."""
+    f = click.option(
+        "--allow-host",
+        "allowed_hosts",
+        multiple=True,
+        metavar="HOST:PORT",
+        help="Also answer requests whose Host header is this (repeatable; '*': any).",
+    )(f)
+    return click.option(
+        "--allow-remote",
+        is_flag=True,
+        help="Allow listening beyond loopback (anyone who reaches the port can use the server).",
+    )(f)
+
+
+def warn_remote(host: str) -> None:
+    """The warning a non-loopback bind prints (it needed --allow-remote)."""
+    from .._serving import is_loopback
+
+    if not is_loopback(host):
+        click.echo(
+            f"streamrec: warning: listening on {host}, beyond loopback (--allow-remote): "
+            "anyone who reaches this port can use the server and the API keys sent through it",
+            err=True,
+        )

@@ -6,7 +6,14 @@ from typing import Any
 
 import click
 
-from ._common import db_option, open_store, stream_summary, wait_until_interrupted
+from ._common import (
+    db_option,
+    open_store,
+    serving_options,
+    stream_summary,
+    wait_until_interrupted,
+    warn_remote,
+)
 
 
 @click.command()
@@ -106,12 +113,15 @@ def record(
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="Port (default: a free one)."
 )
+@serving_options
 @_recording_options
 @click.pass_context
 def proxy_cmd(
     ctx: click.Context,
     host: str,
     port: int,
+    allow_remote: bool,
+    allowed_hosts: tuple[str, ...],
     name: str | None,
     tags: tuple[str, ...],
     upstreams: dict[str, str],
@@ -138,17 +148,14 @@ def proxy_cmd(
         on_finish=finished,
     )
     try:
-        server = ProxyServer(proxy, host=host, port=port)
+        server = ProxyServer(
+            proxy, host=host, port=port, allow_remote=allow_remote, allowed_hosts=allowed_hosts
+        )
     except OSError as exc:
         raise RecorderError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     with server:
         click.echo(f"streamrec proxy on {server.url}, recording into {store.display_url}")
-        if host not in ("127.0.0.1", "::1", "localhost"):
-            click.echo(
-                "streamrec: warning: listening beyond loopback; anyone who reaches "
-                "this port can use the API keys sent through it",
-                err=True,
-            )
+        warn_remote(host)
         for var, value in server.env.items():
             click.echo(f"export {var}={value}")
         wait_until_interrupted()

@@ -9,7 +9,7 @@ import sys
 import click
 
 from ..providers import frame_sse
-from ._common import db_option, open_store, wait_until_interrupted
+from ._common import db_option, open_store, serving_options, wait_until_interrupted, warn_remote
 
 
 @click.command("replay", context_settings={"allow_interspersed_args": True})
@@ -41,6 +41,7 @@ from ._common import db_option, open_store, wait_until_interrupted
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="With --serve: port (default: free)."
 )
+@serving_options
 @click.pass_context
 def replay_cmd(
     ctx: click.Context,
@@ -50,6 +51,8 @@ def replay_cmd(
     serve: bool,
     host: str,
     port: int,
+    allow_remote: bool,
+    allowed_hosts: tuple[str, ...],
 ) -> None:
     """Re-emit a recorded stream, deterministically (or serve recordings with --serve).
 
@@ -62,7 +65,7 @@ def replay_cmd(
     and the closest recordings, and the command exits 1 if CMD itself succeeded.
     """
     if serve:
-        _serve(ctx, list(args), speed, host, port)
+        _serve(ctx, list(args), speed, host, port, allow_remote, allowed_hosts)
         return
     if len(args) != 1:
         raise click.UsageError("replay takes exactly one STREAM_ID (or --serve)")
@@ -94,7 +97,15 @@ def replay_cmd(
         out.flush()
 
 
-def _serve(ctx: click.Context, command: list[str], speed: float, host: str, port: int) -> None:
+def _serve(
+    ctx: click.Context,
+    command: list[str],
+    speed: float,
+    host: str,
+    port: int,
+    allow_remote: bool = False,
+    allowed_hosts: tuple[str, ...] = (),
+) -> None:
     from .._serving import BackgroundServer
     from ..errors import ReplayError
     from ..recorder import client_env, run_command
@@ -104,11 +115,16 @@ def _serve(ctx: click.Context, command: list[str], speed: float, host: str, port
     matcher = Matcher(store)
     try:
         server = BackgroundServer(
-            replay_app(store, speed=speed, matcher=matcher), host=host, port=port
+            replay_app(store, speed=speed, matcher=matcher),
+            host=host,
+            port=port,
+            allow_remote=allow_remote,
+            allowed_hosts=allowed_hosts,
         )
     except OSError as exc:
         raise ReplayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     with server:
+        warn_remote(host)
         env = client_env(server.url)
         if not command:
             click.echo(f"streamrec replay server on {server.url}, serving {store.display_url}")

@@ -27,7 +27,14 @@ from ..providers import STREAM_ID_HEADER, endpoint_for
 from ..store import Store, default_store
 from ._exchange import IDENTITY, Exchange, OnFinish, open_exchange
 from ._redact import Redact
-from ._routes import client_env, resolve_upstreams, split_provider, upstream_url
+from ._routes import (
+    BadTarget,
+    client_env,
+    request_path,
+    resolve_upstreams,
+    split_provider,
+    upstream_url,
+)
 from ._websocket import relay_websocket
 
 __all__ = ["STREAM_ID_HEADER", "ProxyServer", "RecordingProxy", "proxy_app"]
@@ -189,10 +196,17 @@ class RecordingProxy:
     async def _forward(
         self, request: Request, scope: dict[str, Any], receive: Any, send: Any
     ) -> None:
-        raw_path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"").decode("latin-1")
-        provider, path = split_provider(raw_path.decode("latin-1"), request.headers, query)
-        base = self.upstreams[provider]
+        try:
+            target = request_path(scope.get("raw_path") or scope["path"].encode())
+            provider, path = split_provider(target, request.headers, query)
+            base = self.upstreams[provider]
+            url = upstream_url(base, path, query)
+        except BadTarget as exc:
+            log.warning("streamrec proxy: refused a request: %s", exc)
+            body = {"error": {"type": "bad_request_target", "message": f"streamrec proxy: {exc}"}}
+            await JSONResponse(body, status_code=400)(scope, receive, send)
+            return
         headers = [(k, v) for k, v in request.headers.items() if k not in _HOP]
         exchange: Exchange | None = None
         content: Any = None
@@ -214,9 +228,7 @@ class RecordingProxy:
         elif "content-length" in request.headers or "transfer-encoding" in request.headers:
             content = request.stream()  # unrecorded bodies (uploads) stream through
         client = await self._client()
-        outgoing = client.build_request(
-            request.method, upstream_url(base, path, query), headers=headers, content=content
-        )
+        outgoing = client.build_request(request.method, url, headers=headers, content=content)
         try:
             upstream = await client.send(outgoing, stream=True)
         except httpx.HTTPError as exc:
@@ -279,12 +291,24 @@ async def _relay(
 class ProxyServer:
     """``with ProxyServer(RecordingProxy(store=…)) as server:`` the proxy on loopback, in a thread.
 
-    ``server.env`` holds the base-URL variables that point the SDKs at it.
+    ``allow_remote`` and ``allowed_hosts`` as for ``BackgroundServer`` (loopback
+    only, and a ``Host`` naming the proxy, unless told otherwise). ``server.env``
+    holds the base-URL variables that point the SDKs at it.
     """
 
-    def __init__(self, proxy: RecordingProxy, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        proxy: RecordingProxy,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allow_remote: bool = False,
+        allowed_hosts: Iterable[str] = (),
+    ) -> None:
         self.proxy = proxy
-        self._server = BackgroundServer(proxy, host=host, port=port)
+        self._server = BackgroundServer(
+            proxy, host=host, port=port, allow_remote=allow_remote, allowed_hosts=allowed_hosts
+        )
 
     @property
     def url(self) -> str:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+
+import httpx
 
 from ..errors import RecorderError
 from ..providers import BASE_URL_ENV, DEFAULT_UPSTREAMS
@@ -25,8 +27,10 @@ __all__ = [
     "DEFAULT_UPSTREAMS",
     "PROVIDERS",
     "UPSTREAM_ENV",
+    "BadTarget",
     "client_env",
     "parse_upstreams",
+    "request_path",
     "resolve_upstreams",
     "split_provider",
     "upstream_url",
@@ -36,7 +40,7 @@ PROVIDERS = tuple(DEFAULT_UPSTREAMS)
 #: streamrec's own override of each provider's upstream
 UPSTREAM_ENV: Mapping[str, str] = {p: f"STREAMREC_UPSTREAM_{p.upper()}" for p in PROVIDERS}
 #: the variable each SDK reads its base URL from, and the proxy path it is given
-#: (the provider's prefix, then what the SDK expects: ``/v1`` for openai only)
+#: (the provider's prefix only: the SDK's own paths follow it unchanged)
 CLIENT_ENV: Mapping[str, tuple[str, str]] = {
     p: (BASE_URL_ENV[p][0], f"/{p}{BASE_URL_ENV[p][1]}") for p in PROVIDERS
 }
@@ -62,17 +66,50 @@ def split_provider(path: str, headers: Mapping[str, str], query: str = "") -> tu
     return "openai", path
 
 
-def upstream_url(base: str, path: str, query: str = "") -> str:
-    """``base`` joined with the request path; a version segment both end in is not doubled.
+class BadTarget(ValueError):
+    """A request-target the proxy will not forward (answered 400)."""
 
-    So ``https://openrouter.ai/api/v1`` (a base URL as SDKs take it) and
+
+def request_path(raw_path: bytes | str) -> str:
+    """The request's path if it is a plain origin-form target (``/…``); else ``BadTarget``.
+
+    The upstream is always the configured one, so a target that tries to name
+    another host (``@host/…``, absolute-form ``http://host/…``, ``//host/…``) or
+    to climb out of the upstream's base path (``..``, ``%2e%2e``, backslashes) is
+    refused rather than forwarded in some reinterpreted form.
+    """
+    path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else raw_path
+    if not path.startswith("/") or path.startswith("//"):
+        raise BadTarget(f"only origin-form request targets (/path) are proxied, not {path!r}")
+    decoded = path
+    for _ in range(3):  # double-encoded dots (%252e) are dots to some servers too
+        decoded = unquote(decoded)
+    segments = decoded.replace("\\", "/").split("/")
+    if any(seg in (".", "..") for seg in segments) or any(c in decoded for c in "\r\n\0"):
+        raise BadTarget(f"dot segments and control characters are not proxied: {path!r}")
+    return path
+
+
+def upstream_url(base: str, path: str, query: str = "") -> httpx.URL:
+    """``base`` (kept exactly: host and path) followed by the request path and query.
+
+    ``path`` must come from ``request_path``. It is set as the URL's path, never
+    parsed as part of a URL, so nothing in it can change the host. A version
+    segment both end in is not doubled, for clients that send the API's full
+    path to an upstream given with it: ``https://openrouter.ai/api/v1`` and
     ``/v1/chat/completions`` give ``https://openrouter.ai/api/v1/chat/completions``.
     """
-    base = base.rstrip("/")
-    first = "/" + path.lstrip("/").split("/", 1)[0]
-    if first != "/" and base.endswith(first) and path.startswith(first + "/"):
-        path = path[len(first) :]
-    return f"{base}{path}" + (f"?{query}" if query else "")
+    url = httpx.URL(base)
+    prefix = url.raw_path.split(b"?", 1)[0].rstrip(b"/")
+    raw = path.encode("latin-1")
+    first = b"/" + raw.lstrip(b"/").split(b"/", 1)[0]
+    if first != b"/" and prefix.endswith(first) and raw.startswith(first + b"/"):
+        raw = raw[len(first) :]
+    target = prefix + raw + (b"?" + query.encode("latin-1") if query else b"")
+    out = url.copy_with(raw_path=target)
+    if (out.scheme, out.host, out.port) != (url.scheme, url.host, url.port):  # pragma: no cover
+        raise BadTarget(f"{path!r} would leave the upstream {base}")
+    return out
 
 
 def parse_upstreams(values: list[str] | tuple[str, ...]) -> dict[str, str]:

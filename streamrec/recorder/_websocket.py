@@ -44,7 +44,7 @@ from ..providers import Endpoint, websocket_endpoint_for, ws_stored
 from ..store import Store
 from ._recording import Recording
 from ._redact import Redact, is_secret_key
-from ._routes import split_provider, upstream_url
+from ._routes import BadTarget, request_path, split_provider, upstream_url
 
 __all__ = ["ConnectionLog", "relay_websocket", "websocket_url"]
 
@@ -305,10 +305,15 @@ async def relay_websocket(
     if message["type"] != "websocket.connect":
         return
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    raw_path = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string", b"").decode("latin-1")
-    provider, path = split_provider(raw_path.decode("latin-1"), headers, query)
-    url = websocket_url(upstream_url(upstreams[provider], path, query))
+    try:  # the same rule as HTTP: only ever the configured upstream, its base path kept
+        target = request_path(scope.get("raw_path") or scope["path"].encode())
+        provider, path = split_provider(target, headers, query)
+        url = websocket_url(str(upstream_url(upstreams[provider], path, query)))
+    except BadTarget as exc:
+        body = json.dumps({"error": {"type": "bad_request_target", "message": str(exc)}})
+        await _deny(send, 400, [(b"content-type", b"application/json")], body.encode())
+        return
     forwarded = [
         (k.decode("latin-1"), v.decode("latin-1"))
         for k, v in scope["headers"]
