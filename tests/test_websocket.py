@@ -39,7 +39,7 @@ def live(store: Store) -> list[Any]:
 def proxy(store: Store, ws_upstream: WSUpstream, live: list[Any]) -> Iterator[ProxyServer]:
     app = RecordingProxy(
         store=store,
-        upstreams={"openai": ws_upstream.base_url.removesuffix("/v1")},
+        upstreams={"openai": ws_upstream.base_url},
         on_finish=live.append,
     )
     with ProxyServer(app) as server:
@@ -107,7 +107,7 @@ def test_one_connection_several_responses_one_stream_each(
     connections = [s.connection for s in started]  # type: ignore[union-attr]
     assert connections[0]["id"] == connections[1]["id"]
     assert [c["index"] for c in connections] == [0, 1]
-    assert connections[0]["transport"] == "websocket" and connections[0]["path"] == "/v1/responses"
+    assert connections[0]["transport"] == "websocket" and connections[0]["path"] == "/responses"
     second_log = store.events(proxy.proxy.stream_ids[1])
     assert second_log[1].kind is EventKind.CLIENT_MESSAGE
     assert json.loads(second_log[1].payload)["type"] == "response.create"

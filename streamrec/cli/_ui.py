@@ -60,7 +60,13 @@ def ui(ctx: click.Context, host: str, port: int, open_browser: bool, allow_remot
             err=True,
         )
     try:
-        server = BackgroundServer(ui_app(store, allowed_hosts=allowed), host=host, port=port)
+        server = BackgroundServer(
+            ui_app(store, allowed_hosts=allowed),
+            host=host,
+            port=port,
+            allow_remote=remote,
+            allowed_hosts=allowed if remote else (),
+        )
     except OSError as exc:
         raise StreamrecError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     with server:
