@@ -14,6 +14,7 @@ skip, except under CI, where a missing browser is a failure.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -120,15 +121,26 @@ def _wait(driver: Any, condition: Callable[[], Any], timeout: float = 10.0) -> A
 
 
 def _screenshot(driver: Any, name: str) -> Path:
-    """The whole page (the window made as tall as the document), as artifacts/ui/NAME.png."""
+    """The whole page, beyond the window's height, as artifacts/ui/NAME.png."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1400, min(max(height, 800), 8000))
     driver.execute_script("window.scrollTo(0, 0)")
-    time.sleep(0.2)  # let the charts resize to the new window
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {
+                "x": 0,
+                "y": 0,
+                "width": size["width"],
+                "height": min(size["height"], 8000),
+                "scale": 1,
+            },
+        },
+    )
     path = ARTIFACTS / f"{name}.png"
-    driver.save_screenshot(str(path))
-    driver.set_window_size(1400, 1000)
+    path.write_bytes(base64.b64decode(shot["data"]))
     return path
 
 
@@ -151,8 +163,7 @@ def test_streams_page_lists_every_recording_with_no_console_errors(
 ) -> None:
     _open(driver, site + "/")
     rows = _wait(driver, lambda: _rows(driver))
-    expected = {*recorded.ids.values(), *recorded.repeated}
-    assert {r["id"] for r in rows} == expected
+    assert {r["id"] for r in rows} == recorded.every_id()
     ids = [r["id"] for r in rows]
     assert ids == sorted(ids, reverse=True)  # newest first
     assert _console_errors(driver) == []
@@ -331,9 +342,17 @@ def test_history_page_charts_with_the_same_filters(
             ".map(([k, c]) => [k, c.data.datasets.map(d => d.label)]))"
         ),
     )
-    models = {"gpt-4o-mini-2024-07-18", "claude-haiku-4-5-20251001", "gemini-2.5-flash"}
+    models = {
+        "gpt-4o-mini-2024-07-18",
+        "gpt-4o-2024-08-06",
+        "claude-haiku-4-5-20251001",
+        "gemini-2.5-flash",
+    }
     assert set(charts) == {"cost", "tokens", "ttft", "failures", "cache"}
-    assert set(charts["cost"]) == models and set(charts["ttft"]) == models
+    assert set(charts["cost"]) == models
+    assert set(charts["ttft"]) == models | {f"{m} p95" for m in models}
+    days = driver.execute_script("return window.streamrecCharts.cost.data.labels")
+    assert {"2026-11-02", "2026-11-03", "2026-11-10"} <= set(days)
     assert _console_errors(driver) == []
     _screenshot(driver, "history")
 
@@ -342,4 +361,17 @@ def test_history_page_charts_with_the_same_filters(
         "return window.streamrecCharts.cost.data.datasets.map(d => d.label)"
     )
     assert labels == ["claude-haiku-4-5-20251001"]
+    assert _console_errors(driver) == []
+
+    # the metadata filter: carol's streams are the four gpt-4o ones, over three days
+    _open(driver, site + "/history?meta=user%3Dcarol")
+    found = driver.execute_script(
+        "const c = window.streamrecCharts.cost;"
+        "return {labels: c.data.labels, models: c.data.datasets.map(d => d.label)}"
+    )
+    assert found["models"] == ["gpt-4o-2024-08-06"]
+    assert found["labels"] == ["2026-11-03", "2026-11-10", "2026-12-01"]
+    _screenshot(driver, "history-filtered")
+    _open(driver, site + "/?meta=user%3Dcarol")
+    assert {r["id"] for r in _rows(driver)} == set(recorded.history["gpt-4o"])
     assert _console_errors(driver) == []

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from streamrec import Store
 from streamrec.recorder import ProxyServer, RecordingProxy
+from tests.history_data import populate
 from tests.sdk_clients import KINDS, call
 from tests.upstream import Upstream
 
@@ -44,10 +45,16 @@ class Recorded:
     ids: dict[tuple[str, str], str] = field(default_factory=dict)
     repeated: tuple[str, str] = ("", "")
     """Two recordings of one request (for the side-by-side view)."""
+    history: dict[str, list[str]] = field(default_factory=dict)
+    """The known multi-day history of ``tests.history_data`` (ids by model)."""
+
+    def every_id(self) -> set[str]:
+        """Every stream in the store."""
+        return {*self.ids.values(), *self.repeated, *(i for v in self.history.values() for i in v)}
 
 
 def record_every_format(url: str, upstream: Upstream) -> Recorded:
-    """Record each scenario of each kind, named ``<kind>`` and tagged with the scenario."""
+    """Record each scenario of each kind, named ``<kind>`` and tagged with the scenario; add history."""
     recorded = Recorded(url)
     with Store(url) as store:
         for kind in KINDS:
@@ -88,6 +95,8 @@ def record_every_format(url: str, upstream: Upstream) -> Recorded:
                 _settle(store, proxy)
             again.extend(proxy.stream_ids)
         recorded.repeated = (again[0], again[1])
+        # weeks of history with metadata, for the history page and the metadata filter
+        recorded.history = populate(store)
     return recorded
 
 

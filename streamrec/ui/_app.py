@@ -25,12 +25,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..errors import StoreError, UnknownStream
+from ..errors import FilterError, StoreError, UnknownStream
 from ..replay import replay_async
 from ..store import Store
 from ..store._schema import streams
 from ._data import SORTS, compare_view, history_view, list_streams, payload, stream_view
-from ._filters import STATUSES, FilterError, Filters
+from ._filters import STATUSES, FilterForm
 
 __all__ = ["LOOPBACK_HOSTS", "ui_app"]
 
@@ -42,16 +42,16 @@ _CHOICES_TTL_S = 60.0
 SPEEDS = (("1", "as recorded"), ("2", "2x faster"), ("10", "10x faster"), ("0", "instant"))
 
 
-def _page_args(request: Request) -> tuple[Filters, str, bool, int]:
+def _page_args(request: Request) -> tuple[FilterForm, str, bool, int]:
     params = request.query_params
-    filters = Filters.from_query(params)
+    form = FilterForm.from_query(params)
     sort = params.get("sort", "started")
     descending = params.get("order", "desc") != "asc"
     try:
         page = max(int(params.get("page", "1")), 1)
     except ValueError:
         page = 1
-    return filters, sort, descending, page
+    return form, sort, descending, page
 
 
 def ui_app(store: Store, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> Starlette:
@@ -74,16 +74,16 @@ def ui_app(store: Store, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> 
 
     def streams_page(request: Request) -> Response:
         try:
-            filters, sort, descending, page = _page_args(request)
+            form, sort, descending, page = _page_args(request)
         except FilterError as exc:
             return problem(request, str(exc), 400)
-        listing = list_streams(store, filters, sort=sort, descending=descending, page=page)
+        listing = list_streams(store, form.filters(), sort=sort, descending=descending, page=page)
         return render(
             request,
             "streams.html",
             {
                 "listing": listing.as_json(),
-                "filters": filters,
+                "filters": form,
                 "statuses": STATUSES,
                 "sorts": list(SORTS),
                 "choices": _choices(),
@@ -92,10 +92,10 @@ def ui_app(store: Store, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> 
 
     def streams_api(request: Request) -> Response:
         try:
-            filters, sort, descending, page = _page_args(request)
+            form, sort, descending, page = _page_args(request)
         except FilterError as exc:
             return problem(request, str(exc), 400)
-        listing = list_streams(store, filters, sort=sort, descending=descending, page=page)
+        listing = list_streams(store, form.filters(), sort=sort, descending=descending, page=page)
         return JSONResponse(listing.as_json())
 
     # the distinct providers, apis and models for the filter menus: a scan on a large
@@ -191,15 +191,15 @@ def ui_app(store: Store, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> 
 
     def history_page(request: Request) -> Response:
         try:
-            filters = Filters.from_query(request.query_params)
+            form = FilterForm.from_query(request.query_params)
         except FilterError as exc:
             return problem(request, str(exc), 400)
         return render(
             request,
             "history.html",
             {
-                "history": history_view(store, filters),
-                "filters": filters,
+                "history": _json_ready(history_view(store, form.filters())),
+                "filters": form,
                 "statuses": STATUSES,
                 "choices": _choices(),
             },
@@ -207,10 +207,10 @@ def ui_app(store: Store, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> 
 
     def history_api(request: Request) -> Response:
         try:
-            filters = Filters.from_query(request.query_params)
+            form = FilterForm.from_query(request.query_params)
         except FilterError as exc:
             return problem(request, str(exc), 400)
-        return JSONResponse(history_view(store, filters))
+        return JSONResponse(_json_ready(history_view(store, form.filters())))
 
     routes = [
         Route("/", streams_page),
@@ -228,3 +228,8 @@ def ui_app(store: Store, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> 
         routes=routes,
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
     )
+
+
+def _json_ready(value: Any) -> Any:
+    """``value`` with what JSON cannot hold (datetimes, Decimals) as strings."""
+    return json.loads(json.dumps(value, default=str))

@@ -14,13 +14,12 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 
 from ..events import EventKind, StoredEvent
 from ..projection import Projector, StreamState
-from ..store import Store
+from ..store import Filters, Store
 from ..store._schema import streams
-from ._filters import Filters
 
 __all__ = [
     "PAGE_SIZE",
@@ -125,8 +124,10 @@ def list_streams(
     order = column.desc() if descending else column.asc()
     # ties (and NULLs) broken by id, so pages never overlap or skip
     tie = streams.c.stream_id.desc() if descending else streams.c.stream_id.asc()
-    query = filters.apply(select(streams), streams).order_by(
-        *([order] if column is streams.c.stream_id else [order, tie])
+    query = (
+        select(streams)
+        .where(*filters.conditions(store.engine.dialect.name))
+        .order_by(*([order] if column is streams.c.stream_id else [order, tie]))
     )
     page = max(page, 1)
     query = query.limit(page_size + 1).offset((page - 1) * page_size)
@@ -377,47 +378,25 @@ def compare_view(store: Store, a: str, b: str) -> dict[str, Any]:
 # -- history ------------------------------------------------------------------------------
 
 
+def _figures(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``stats`` row for the page: money as decimal strings (exact), everything else as is."""
+    out = {}
+    for key, value in row.items():
+        if key == "group":
+            continue
+        out[key] = str(value) if isinstance(value, Decimal) else value
+    return out
+
+
 def history_view(store: Store, filters: Filters) -> dict[str, Any]:
-    """Per day and model: streams, failures, tokens, cost, cache reads, mean time to first chunk."""
-    day = func.substr(func.cast(streams.c.started_at, streams.c.name.type), 1, 10)
-    model = func.coalesce(streams.c.model, streams.c.requested_model, "?")
-    failed = case((streams.c.status.in_(("failed", "interrupted")), 1), else_=0)
-    query = filters.apply(
-        select(
-            day.label("day"),
-            model.label("model"),
-            func.count().label("streams"),
-            func.sum(failed).label("failures"),
-            func.sum(streams.c.input_tokens).label("input_tokens"),
-            func.sum(streams.c.cached_tokens).label("cached_tokens"),
-            func.sum(streams.c.output_tokens).label("output_tokens"),
-            func.sum(streams.c.cost_nanousd).label("cost_nanousd"),
-            func.avg(streams.c.ttft_ns).label("mean_ttft_ns"),
-        ).where(streams.c.started_at.is_not(None)),
-        streams,
-    ).group_by(day, model)
-    with store._errors("compute the history"), store.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query.order_by(day, model)).all()]
-    out = []
-    for row in rows:
-        nanos = row["cost_nanousd"]
-        out.append(
-            {
-                "day": row["day"],
-                "model": row["model"],
-                "streams": int(row["streams"]),
-                "failures": int(row["failures"] or 0),
-                "input_tokens": int(row["input_tokens"] or 0),
-                "cached_tokens": int(row["cached_tokens"] or 0),
-                "output_tokens": int(row["output_tokens"] or 0),
-                "cost": _dollars(int(nanos)) if nanos is not None else None,
-                "mean_ttft_ms": _ms(int(row["mean_ttft_ns"]))
-                if row["mean_ttft_ns"] is not None
-                else None,
-            }
-        )
+    """The ``stats`` figures the charts draw: per day and model, and per day overall."""
+    by_model = [_figures(r) for r in store.stats(["day", "model"], filters=filters)]
+    by_day = [_figures(r) for r in store.stats("day", filters=filters)]
+    for row in by_model:
+        row["model"] = row["model"] or "?"
     return {
-        "rows": out,
-        "days": sorted({r["day"] for r in out}),
-        "models": sorted({r["model"] for r in out}),
+        "rows": by_model,
+        "days": [r["day"] for r in by_day if r["day"] is not None],
+        "by_day": by_day,
+        "models": sorted({r["model"] for r in by_model}),
     }

@@ -1,4 +1,4 @@
-// The history charts: the store's per-day, per-model figures (grouped in SQL) drawn with Chart.js.
+// The history charts: Store.stats figures (per day and model, per day) drawn with Chart.js.
 "use strict";
 
 (() => {
@@ -8,17 +8,19 @@
   const at = {};
   for (const row of history.rows) at[row.day + "\u0000" + row.model] = row;
   const cell = (day, model) => at[day + "\u0000" + model];
+  const daily = {};
+  for (const row of history.by_day) daily[row.day] = row;
   const charts = {};
+  const number = (value) => (value === null || value === undefined ? null : Number(value));
 
-  function perModel(value, type) {
-    return models.map((model, i) => ({
+  function perModel(value, extra) {
+    return models.map((model, i) => Object.assign({
       label: model,
       data: days.map((day) => { const r = cell(day, model); return r ? value(r) : null; }),
       backgroundColor: streamrec.color(i),
       borderColor: streamrec.color(i),
       spanGaps: true,
-      type,
-    }));
+    }, extra || {}));
   }
 
   function draw(id, type, datasets, options) {
@@ -30,17 +32,31 @@
   }
 
   const stacked = {scales: {x: {stacked: true}, y: {stacked: true, beginAtZero: true}}};
-  draw("cost", "bar", perModel((r) => (r.cost === null ? 0 : Number(r.cost)), "bar"), stacked);
-  draw("tokens", "bar", perModel((r) => r.input_tokens + r.output_tokens, "bar"), stacked);
-  draw("ttft", "line", perModel((r) => r.ttft_p50_ms ?? r.mean_ttft_ms, "line"),
+  draw("cost", "bar", perModel((r) => number(r.cost) || 0), stacked);
+  draw("tokens", "bar", perModel((r) => (r.input_tokens || 0) + (r.output_tokens || 0)), stacked);
+  const p50 = perModel((r) => r.ttft_ms_p50, {role: "p50"});
+  const p95 = perModel((r) => r.ttft_ms_p95, {role: "p95", borderDash: [6, 4], pointStyle: "triangle"});
+  for (const d of p95) d.label += " p95";
+  draw("ttft", "line", [...p50, ...p95],
        {scales: {y: {beginAtZero: true, title: {display: true, text: "ms"}}}});
-  const failureRate = days.map((day) => {
-    let n = 0, failed = 0;
-    for (const model of models) { const r = cell(day, model); if (r) { n += r.streams; failed += r.failures; } }
-    return n ? Math.round((1000 * failed) / n) / 10 : null;
+  const rate = (key) => days.map((day) => {
+    const r = daily[day];
+    return r && r.streams ? Math.round((1000 * r[key]) / r.streams) / 10 : null;
   });
-  draw("failures", "line", [{label: "failure rate %", data: failureRate, borderColor: "#c62828", backgroundColor: "#c62828"}],
-       {scales: {y: {beginAtZero: true, suggestedMax: 10, title: {display: true, text: "%"}}}});
-  draw("cache", "bar", perModel((r) => r.cached_tokens, "bar"), stacked);
+  draw("failures", "line", [
+    {label: "failed %", data: rate("failures"), borderColor: "#c62828", backgroundColor: "#c62828"},
+    {label: "interrupted %", data: rate("interrupted"), borderColor: "#ef6c00", backgroundColor: "#ef6c00"},
+  ], {scales: {y: {beginAtZero: true, suggestedMax: 10, title: {display: true, text: "%"}}}});
+  const savings = perModel((r) => number(r.cache_savings) || 0, {type: "bar", yAxisID: "y", stack: "savings"});
+  savings.push({
+    label: "cache hit ratio", type: "line", yAxisID: "ratio",
+    data: days.map((day) => (daily[day] ? number(daily[day].cache_hit_ratio) : null)),
+    borderColor: "#333", backgroundColor: "#333", spanGaps: true,
+  });
+  draw("cache", "bar", savings, {scales: {
+    x: {stacked: true},
+    y: {stacked: true, beginAtZero: true, title: {display: true, text: "USD"}},
+    ratio: {position: "right", min: 0, max: 1, grid: {drawOnChartArea: false}},
+  }});
   window.streamrecCharts = charts;
 })();

@@ -60,8 +60,8 @@
   const output = document.getElementById("replay-output");
   const progress = document.getElementById("replay-progress");
   const replayed = {
-    label: "replayed", role: "replayed", type: "scatter", data: [],
-    pointRadius: 4, borderColor: "#2e7d32", backgroundColor: "rgba(46,125,50,0.5)",
+    label: "replayed", role: "replayed", type: "scatter", data: [], order: -1,
+    pointRadius: 6, borderWidth: 2, borderColor: "#2e7d32", backgroundColor: "rgba(46,125,50,0.35)",
   };
   chart.data.datasets.push(replayed);
   chart.update("none");
