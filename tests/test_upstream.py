@@ -781,8 +781,10 @@ def test_frames_are_flushed_one_by_one(upstream: Upstream, api: str) -> None:
     # every read is exactly one frame (never two coalesced, never a partial one) ...
     assert all(raw.endswith(sep) and raw.count(sep) == 1 for _, raw in reads)
     # ... and frames arrive spread out by the scenario's delay, not in one burst at the end
-    gaps = [b[0] - a[0] for a, b in itertools.pairwise(reads)]
-    assert min(gaps) >= 0.012
+    # (the span, not each gap: one read delayed by a busy machine shortens the gap after it)
+    times = [t for t, _ in reads]
+    assert times[-1] - times[0] >= 0.6 * 0.020 * (len(reads) - 1)
+    assert sum(b - a >= 0.010 for a, b in itertools.pairwise(times)) >= (len(reads) - 1) // 2
 
 
 def test_scenario_selection_header_then_use_then_builtin(upstream: Upstream) -> None:
