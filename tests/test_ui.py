@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from streamrec import SSEEvent, Store, record
+from streamrec._serving import BackgroundServer
 from streamrec.cli import main
 from streamrec.ui import ui_app
 from tests.chunks import REQUEST, chunk, text_stream, tool_delta
@@ -65,7 +66,7 @@ def filled(any_store: Store) -> tuple[Store, list[str]]:
 @pytest.fixture
 def client(filled: tuple[Store, list[str]]) -> Iterator[TestClient]:
     store, _ = filled
-    with TestClient(ui_app(store, allowed_hosts=("testserver",))) as c:
+    with TestClient(ui_app(store)) as c:
         yield c
 
 
@@ -136,7 +137,7 @@ def test_stream_view_has_the_state_timeline_and_deltas(store: Store) -> None:
         name="v",
     )
     list(stream)
-    with TestClient(ui_app(store, allowed_hosts=("testserver",))) as client:
+    with TestClient(ui_app(store)) as client:
         view = client.get(f"/api/streams/{stream.stream_id[:13]}").json()
     state = view["state"]
     assert state["content"] == "Hello"
@@ -221,18 +222,21 @@ def test_every_page_renders(client: TestClient, filled: tuple[Store, list[str]])
 
 def test_foreign_host_headers_are_refused(store: Store) -> None:
     """DNS rebinding: a page on another name must not read the recordings through the browser."""
-    with TestClient(ui_app(store), base_url="http://127.0.0.1:8765") as client:
-        assert client.get("/api/streams").status_code == 200
-        assert client.get("/api/streams", headers={"host": "localhost:8765"}).status_code == 200
-        assert client.get("/api/streams", headers={"host": "evil.example"}).status_code == 400
+    with BackgroundServer(ui_app(store)) as server:
+        assert httpx.get(server.url + "/api/streams").status_code == 200
+        local = {"host": f"localhost:{server.port}"}
+        assert httpx.get(server.url + "/api/streams", headers=local).status_code == 200
+        foreign = {"host": f"evil.example:{server.port}"}
+        assert httpx.get(server.url + "/api/streams", headers=foreign).status_code == 421
 
 
-def test_the_command(tmp_path: Path) -> None:
+def test_the_command(tmp_path: Path, store: Store) -> None:
     db = tmp_path / "ui.db"
+    db_url = store.url
     result = CliRunner().invoke(main, ["ui", "--db", str(db)])
     assert result.exit_code == 1 and "not a streamrec database" in result.stderr
-    result = CliRunner().invoke(main, ["ui", "--host", "0.0.0.0"])
-    assert result.exit_code == 2 and "--allow-remote" in result.stderr
+    result = CliRunner().invoke(main, ["ui", "--db", db_url, "--host", "0.0.0.0"])
+    assert result.exit_code == 1 and "--allow-remote" in result.stderr
 
 
 def test_the_command_serves_the_store(tmp_path: Path) -> None:
@@ -269,7 +273,7 @@ def test_history_figures_are_the_stats_figures(any_store: Store) -> None:
     from tests.history_data import populate
 
     ids = populate(any_store)
-    with TestClient(ui_app(any_store, allowed_hosts=("testserver",))) as client:
+    with TestClient(ui_app(any_store)) as client:
         history = client.get("/api/history").json()
         carol = client.get("/api/history?meta=user%3Dcarol").json()
         listed = client.get("/api/streams?meta=user%3Dcarol").json()["rows"]

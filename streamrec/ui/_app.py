@@ -17,8 +17,6 @@ from typing import Any
 
 from sqlalchemy import select
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -32,11 +30,9 @@ from ..store._schema import streams
 from ._data import SORTS, compare_view, history_view, list_streams, payload, stream_view
 from ._filters import STATUSES, FilterForm
 
-__all__ = ["LOOPBACK_HOSTS", "ui_app"]
+__all__ = ["ui_app"]
 
 _HERE = Path(__file__).parent
-#: Host headers a loopback-bound ui answers (anything else is refused: DNS rebinding)
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 #: replay speeds the page offers (0 = instant)
 _CHOICES_TTL_S = 60.0
 SPEEDS = (("1", "as recorded"), ("2", "2x faster"), ("10", "10x faster"), ("0", "instant"))
@@ -54,8 +50,12 @@ def _page_args(request: Request) -> tuple[FilterForm, str, bool, int]:
     return form, sort, descending, page
 
 
-def ui_app(store: Store, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> Starlette:
-    """The web view over ``store`` (read only). ``allowed_hosts``: the Host headers answered."""
+def ui_app(store: Store) -> Starlette:
+    """The web view over ``store`` (read only).
+
+    Serve it with ``BackgroundServer``, whose Host guard keeps other sites' pages
+    (DNS rebinding) from reading the recordings through the user's browser.
+    """
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
     templates.env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False)
 
@@ -224,10 +224,7 @@ def ui_app(store: Store, *, allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> 
         Route("/api/history", history_api),
         Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
     ]
-    return Starlette(
-        routes=routes,
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
-    )
+    return Starlette(routes=routes)
 
 
 def _json_ready(value: Any) -> Any:
