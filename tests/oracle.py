@@ -113,7 +113,7 @@ class Oracle:
 
     # -- one helper per wire format ----------------------------------------------------
 
-    def chat(self, chunks: Sequence[Wire], **request: Any) -> Run:
+    def chat(self, chunks: Sequence[Wire], *, expect_error: bool = False, **request: Any) -> Run:
         """``client.chat.completions.stream(...).get_final_completion()``."""
         request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]} | (
             request
@@ -130,7 +130,7 @@ class Oracle:
             with client.chat.completions.stream(**request) as stream:
                 return stream.get_final_completion()
 
-        return self._run(httpx2, API_OPENAI_CHAT, chunks, call)
+        return self._run(httpx2, API_OPENAI_CHAT, chunks, call, expect_error=expect_error)
 
     def responses(self, events: Sequence[Wire], *, final: bool = True, **request: Any) -> Run:
         """``client.responses.stream(...).get_final_response()``; without ``final`` (a stream

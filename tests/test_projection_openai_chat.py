@@ -114,6 +114,7 @@ def test_construct_call_response_is_the_non_streaming_body() -> None:
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}
         ],
+        "system_fingerprint": "fp_test",
         "usage": {
             "prompt_tokens": 12,
             "completion_tokens": 1,

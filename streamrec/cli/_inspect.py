@@ -160,7 +160,8 @@ def show(ctx: click.Context, stream_id: str, as_json: bool, events: str, no_even
     if state.thinking:
         click.echo(f"{'thinking':17}{state.thinking!r}")
     for tool in state.tool_calls:
-        click.echo(f"{'tool_call':17}{tool.name}({tool.arguments}) id={tool.id}")
+        flag = f"  NOT RUNNABLE: {tool.problem}" if tool.problem else ""
+        click.echo(f"{'tool_call':17}{tool.name}({tool.arguments}) id={tool.id}{flag}")
     if events != "none":
         click.echo("timeline:")
         stored = store.events(stream_id)

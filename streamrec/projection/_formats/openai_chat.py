@@ -19,18 +19,40 @@ each is read for what it says, nothing more:
   instead of it; ``prompt_tokens_details.cache_write_tokens`` is a cache write.
 - An ``error`` object (or string) in a chunk is a failure sent mid-stream.
 
+Every choice is kept (``n > 1``): ``provider_data["choices"]`` holds each one's
+accumulated message (content, refusal, tool calls, reasoning fields, audio),
+finish reason and logprobs, merged the way the SDK merges deltas (text appended,
+objects merged, indexed lists merged by ``index``). Choice 0 also fills the
+``BaseStream`` fields. A chunk without ``usage`` (a moderation chunk after the
+usage chunk) leaves the usage alone; ``obfuscation`` padding is ignored.
+
+A tool call whose arguments are not a JSON object once it is complete (cut off by
+``max_tokens``: finish reason ``length``; or not JSON at all) keeps its raw text,
+gets a ``problem`` and is never handed out as a runnable call.
+
 A non-streaming ``chat.completion`` body recorded as one chunk folds the same way
 (``choices[].message`` instead of ``delta``).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from ...events import StreamStarted
-from .._reducers import Reducer, close_tool_calls, register, tool_identity
+from .._reducers import Reducer, register, tool_identity
 from .._state import StreamState, ToolCall
-from ._common import as_dict, as_int, decode, output_text, set_error, set_usage, take_request
+from ._common import (
+    as_dict,
+    as_int,
+    decode,
+    output_text,
+    parse_object,
+    partial_object,
+    set_error,
+    set_usage,
+    take_request,
+)
 
 
 @register
@@ -44,13 +66,15 @@ class OpenAIChatReducer(Reducer):
         super().__init__(state)
         self._by_index: dict[int, ToolCall] = {}
         self._finish: dict[int, str] = {}
+        self._choices: dict[int, dict[str, Any]] = {}
+        state.provider_data["choices"] = []
 
     def start(self, started: StreamStarted) -> None:
         take_request(self.state, started, "messages")
 
     def chunk(self, data: str, event: str | None) -> list[ToolCall]:
         if data.strip() == "[DONE]":
-            return close_tool_calls(self.state)
+            return self._close()
         chunk = decode(data)
         state = self.state
         error = chunk.get("error")
@@ -82,7 +106,31 @@ class OpenAIChatReducer(Reducer):
                 usage = groq.get("usage")
         if isinstance(usage, dict):
             self._usage(usage)
+        if isinstance(chunk.get("moderation"), dict):
+            state.provider_data["moderation"] = chunk["moderation"]
         return completed
+
+    def end(self) -> list[ToolCall]:
+        return self._close()
+
+    def _close(self) -> list[ToolCall]:
+        """Every open call has its final arguments: hand out those that are JSON objects."""
+        state = self.state
+        done = []
+        for tool in state.tool_calls:
+            if tool.complete or tool.problem:
+                continue
+            if parse_object(tool.arguments) is None:
+                if self._finish.get(0) == "length":
+                    tool.problem = "arguments cut off by max_tokens (finish_reason length)"
+                elif partial_object(tool.arguments) is not None:
+                    tool.problem = "arguments are not a complete JSON object"
+                else:
+                    tool.problem = "arguments are not valid JSON"
+                continue
+            tool.complete = True
+            done.append(tool)
+        return done
 
     def _choice(self, choice: dict[str, Any]) -> list[ToolCall]:
         state = self.state
@@ -90,6 +138,7 @@ class OpenAIChatReducer(Reducer):
         completed: list[ToolCall] = []
         # a non-streaming body's whole ``message`` reads as one delta
         delta = choice.get("delta", choice.get("message"))
+        self._keep_choice(index, choice, delta)
         if index == 0 and isinstance(delta, dict):
             if isinstance(delta.get("content"), str):
                 state.content += delta["content"]
@@ -106,8 +155,25 @@ class OpenAIChatReducer(Reducer):
             self._finish[index] = reason
             state.finish_reasons = [self._finish[i] for i in sorted(self._finish)]
             if index == 0:
-                completed += close_tool_calls(state)
+                completed += self._close()
         return completed
+
+    def _keep_choice(self, index: int, choice: dict[str, Any], delta: Any) -> None:
+        slot = self._choices.get(index)
+        if slot is None:
+            slot = self._choices[index] = {"index": index, "message": {}, "finish_reason": None}
+            self.state.provider_data["choices"] = [self._choices[i] for i in sorted(self._choices)]
+        if isinstance(delta, dict):
+            merge_delta(slot["message"], {k: v for k, v in delta.items() if k != "obfuscation"})
+        logprobs = choice.get("logprobs")
+        if isinstance(logprobs, dict):
+            kept = slot.setdefault("logprobs", {"content": None, "refusal": None})
+            for key in ("content", "refusal"):
+                if isinstance(logprobs.get(key), list) and logprobs[key]:
+                    kept[key] = (kept.get(key) or []) + logprobs[key]
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str) and reason:
+            slot["finish_reason"] = reason
 
     def _tool_delta(self, call: dict[str, Any]) -> list[ToolCall]:
         ident = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
@@ -125,7 +191,7 @@ class OpenAIChatReducer(Reducer):
         tool = self._by_index.get(index)
         if tool is None or (ident and tool.id and ident != tool.id):
             # a new call starts: every earlier one is complete
-            completed = close_tool_calls(self.state)
+            completed = self._close()
             kind = call.get("type")
             tool = ToolCall(
                 id=ident, index=index, type=kind if isinstance(kind, str) else "function"
@@ -182,14 +248,26 @@ class OpenAIChatReducer(Reducer):
             "id": state.id,
             "object": "chat.completion",
             "model": state.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": cls.message_param(state),
-                    "finish_reason": reasons[0] if reasons else None,
-                }
-            ],
+            "choices": [],
         }
+        kept = state.provider_data.get("choices") or [{"index": 0, "message": {}}]
+        for slot in kept:
+            message = {"role": "assistant", "content": None, **copy.deepcopy(slot["message"])}
+            if slot["index"] == 0:
+                message.update(cls.message_param(state))
+            choice = {
+                "index": slot["index"],
+                "message": message,
+                "finish_reason": slot.get("finish_reason"),
+            }
+            if slot.get("logprobs") is not None:
+                choice["logprobs"] = copy.deepcopy(slot["logprobs"])
+            body["choices"].append(choice)
+        if body["choices"] and body["choices"][0]["index"] == 0:
+            body["choices"][0]["finish_reason"] = reasons[0] if reasons else None
+        for key in ("system_fingerprint", "service_tier", "moderation"):
+            if key in state.provider_data:
+                body[key] = copy.deepcopy(state.provider_data[key])
         if state.usage.reported:
             usage: dict[str, Any] = {
                 "prompt_tokens": state.input_tokens,
@@ -219,3 +297,41 @@ class OpenAIChatReducer(Reducer):
                 }
             )
         return messages
+
+
+def merge_delta(acc: dict[str, Any], delta: dict[str, Any]) -> None:
+    """Fold one choice delta into its message, as the SDK's ``accumulate_delta`` does:
+    text appended, objects merged, lists of ``index``-ed objects merged by index, other
+    lists extended; ``index`` and ``type`` replaced. Any other value replaces the old
+    one (the SDK adds numbers, which would sum an audio's ``expires_at``)."""
+    for key, value in delta.items():
+        old = acc.get(key)
+        if old is None or key in ("index", "type"):
+            if isinstance(value, list) and any(isinstance(v, dict) and "index" in v for v in value):
+                acc[key] = []
+                _merge_indexed(acc[key], value)
+            else:
+                acc[key] = copy.deepcopy(value)
+        elif isinstance(old, str) and isinstance(value, str):
+            acc[key] = old + value
+        elif isinstance(old, dict) and isinstance(value, dict):
+            merge_delta(old, value)
+        elif isinstance(old, list) and isinstance(value, list):
+            if any(isinstance(v, dict) and "index" in v for v in value):
+                _merge_indexed(old, value)
+            else:
+                old.extend(copy.deepcopy(value))
+        elif value is not None:
+            acc[key] = copy.deepcopy(value)
+
+
+def _merge_indexed(acc: list[Any], entries: list[Any]) -> None:
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        index = entry.get("index")
+        found = next((a for a in acc if isinstance(a, dict) and a.get("index") == index), None)
+        if found is None:
+            acc.append({})
+            found = acc[-1]
+        merge_delta(found, entry)
