@@ -36,7 +36,7 @@ def record(store: Store, session: Callable[[openai.OpenAI], Any]) -> tuple[list[
     """Run ``session`` against a private upstream through the recording proxy, then stop both."""
     with WSUpstream() as upstream:
         proxy = RecordingProxy(
-            store=store, upstreams={"openai": f"http://127.0.0.1:{upstream.port}"}
+            store=store, upstreams={"openai": f"http://127.0.0.1:{upstream.port}/v1"}
         )
         with (
             ProxyServer(proxy) as server,
@@ -243,7 +243,7 @@ def test_a_program_recorded_over_websockets_runs_again_offline(tmp_path: Path) -
     script.write_text(PROGRAM)
     with WSUpstream() as upstream:
         recorded = subprocess.run(
-            [*CLI, "--db", db, "record", f"--upstream=openai=http://127.0.0.1:{upstream.port}",
+            [*CLI, "--db", db, "record", f"--upstream=openai=http://127.0.0.1:{upstream.port}/v1",
              "--", sys.executable, str(script)],
             capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
         )  # fmt: skip
@@ -305,7 +305,7 @@ def test_the_pytest_plugin_records_and_replays_websocket_clients(
     pytester.makepyfile(test_app=APP_TEST)
     db = f"sqlite:///{tmp_path}/plugin.db"
     with WSUpstream() as upstream:
-        monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", f"http://127.0.0.1:{upstream.port}")
+        monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", f"http://127.0.0.1:{upstream.port}/v1")
         result = pytester.runpytest_subprocess("--streamrec-db", db, "--streamrec-mode", "record")
         result.assert_outcomes(passed=2)
     monkeypatch.delenv("STREAMREC_UPSTREAM_OPENAI")
