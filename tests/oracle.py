@@ -134,7 +134,8 @@ class Oracle:
 
     def responses(self, events: Sequence[Wire], *, final: bool = True, **request: Any) -> Run:
         """``client.responses.stream(...).get_final_response()``; without ``final`` (a stream
-        that ends incomplete or failed, which has no final response) the last snapshot."""
+        that ends incomplete or failed, which the helper gives no final response for) the
+        response its terminal event carried, as typed by the SDK."""
         request = {"model": "gpt-4o-mini", "input": "hi"} | request
 
         def call(http: Any, headers: dict[str, str]) -> Any:
@@ -149,7 +150,8 @@ class Oracle:
                 seen = list(stream)
                 if final:
                     return stream.get_final_response(), seen
-                return stream.current_snapshot, seen
+                terminal = [e for e in seen if e.type in ("response.incomplete", "response.failed")]
+                return (terminal[-1].response if terminal else None), seen
 
         return self._run(httpx2, API_OPENAI_RESPONSES, events, call)
 

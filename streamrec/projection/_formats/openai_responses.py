@@ -27,7 +27,15 @@ How it is folded, and why:
   depends on how the deltas were cut.
 - A function call is a ``ToolCall`` whose id is its ``call_id`` (what
   ``function_call_output`` answers); it is complete at
-  ``function_call_arguments.done`` (or its ``output_item.done``).
+  ``function_call_arguments.done`` (or its ``output_item.done``) if its arguments are
+  a JSON object; one cut off (an ``incomplete`` item) or not JSON gets a ``problem``
+  instead. A custom tool call is a ``ToolCall`` of type ``custom`` whose arguments are
+  its free-text ``input`` (answered by ``custom_tool_call_output``). Built-in tools
+  (web and file search, code interpreter, image generation, MCP, computer use, shell)
+  are kept as output items: they go back in ``input`` as they came.
+- Every event has a ``sequence_number``; one seen before (a background stream resumed
+  with ``starting_after`` and recorded as one stream) is skipped, counted in
+  ``provider_data["repeated_events"]``. A ``data: [DONE]`` (gateways) ends the stream.
 - ``finish_reasons`` is ``[status]`` of the terminal response (``completed``,
   ``incomplete``, ``failed``); why it is incomplete is in
   ``provider_data["incomplete_details"]``. ``response.failed`` and ``error`` set ``error``.
@@ -55,6 +63,7 @@ from ._common import (
     as_str,
     decode,
     output_text,
+    parse_object,
     set_error,
     set_usage,
     take_request,
@@ -79,8 +88,6 @@ _IGNORED = frozenset(
         "response.code_interpreter_call_code.delta",
         "response.code_interpreter_call_code.done",
         "response.compaction.compacting",
-        "response.custom_tool_call_input.delta",
-        "response.custom_tool_call_input.done",
         "response.file_search_call.completed",
         "response.file_search_call.in_progress",
         "response.file_search_call.searching",
@@ -119,6 +126,7 @@ class OpenAIResponsesReducer(Reducer):
         super().__init__(state)
         self._items: dict[int, dict[str, Any]] = {}  # output_index -> item
         self._tools: dict[int, ToolCall] = {}
+        self._last_seq: int | None = None
         state.provider_data["output"] = []
 
     def start(self, started: StreamStarted) -> None:
@@ -131,6 +139,16 @@ class OpenAIResponsesReducer(Reducer):
             return []
         body = decode(data)
         kind = body.get("type", event)
+        seq = as_int(body.get("sequence_number"))
+        if seq is not None:
+            # a background stream resumed with ``starting_after`` may repeat events the
+            # first connection delivered: each sequence number counts once
+            if self._last_seq is not None and seq <= self._last_seq:
+                self.state.provider_data["repeated_events"] = (
+                    self.state.provider_data.get("repeated_events", 0) + 1
+                )
+                return []
+            self._last_seq = seq
         if kind is None and body.get("object") == "response":
             return self._response(body, terminal=True)  # a non-streaming body as one chunk
         if kind in ("response.output_text.delta", "response.refusal.delta"):
@@ -141,6 +159,12 @@ class OpenAIResponsesReducer(Reducer):
             self._reasoning_delta(body, summary=kind.startswith("response.reasoning_summary"))
         elif kind == "response.function_call_arguments.done":
             return self._arguments_done(body)
+        elif kind == "response.custom_tool_call_input.delta":
+            self._arguments_delta(body, key="input")
+        elif kind == "response.custom_tool_call_input.done":
+            item = self._item_for(body)
+            item["input"] = as_str(body.get("input"), "input")
+            return self._track_tool(self._index_of(item), item, done=True)
         elif kind == "response.output_item.added" or kind == "response.output_item.done":
             return self._item(body, done=kind.endswith("done"))
         elif kind == "response.content_part.added":
@@ -197,24 +221,34 @@ class OpenAIResponsesReducer(Reducer):
         self.state.provider_data["output"] = [self._items[i] for i in sorted(self._items)]
 
     def _track_tool(self, index: int, item: dict[str, Any], *, done: bool) -> list[ToolCall]:
-        if item.get("type") != "function_call":
+        kind = item.get("type")
+        if kind not in ("function_call", "custom_tool_call"):
             return []
         tool = self._tools.get(index)
         if tool is None:
-            tool = ToolCall(index=index)
+            tool = ToolCall(index=index, type="function" if kind == "function_call" else "custom")
             self._tools[index] = tool
             self.state.tool_calls.append(tool)
         if isinstance(item.get("call_id"), str):
             tool.id = item["call_id"]
         if isinstance(item.get("name"), str):
             tool.name = item["name"]
-        arguments = item.get("arguments")
+        # a custom tool's input is free text; a function's arguments are a JSON object
+        arguments = item.get("arguments" if kind == "function_call" else "input")
         if isinstance(arguments, str) and (arguments or done):
             tool.arguments = arguments
-        if done and not tool.complete:
-            tool.complete = True
-            return [tool]
-        return []
+        if not done or tool.complete:
+            return []
+        status = item.get("status")
+        if status not in (None, "completed"):
+            tool.problem = f"cut off: the call is {status}"
+            return []
+        if kind == "function_call" and parse_object(tool.arguments) is None:
+            tool.problem = "arguments are not valid JSON"
+            return []
+        tool.problem = None
+        tool.complete = True
+        return [tool]
 
     def _item_for(self, body: dict[str, Any]) -> dict[str, Any]:
         index = as_int(body.get("output_index"))
@@ -265,10 +299,10 @@ class OpenAIResponsesReducer(Reducer):
         part.setdefault("type", "output_text" if key == "text" else "refusal")
         self._recompute()
 
-    def _arguments_delta(self, body: dict[str, Any]) -> None:
+    def _arguments_delta(self, body: dict[str, Any], key: str = "arguments") -> None:
         delta = as_str(body.get("delta"), "delta")
         item = self._item_for(body)
-        item["arguments"] = (item.get("arguments") or "") + delta
+        item[key] = (item.get(key) or "") + delta
         tool = self._tools.get(self._index_of(item))
         if tool is not None:
             tool.arguments += delta
@@ -321,9 +355,9 @@ class OpenAIResponsesReducer(Reducer):
             for index, item in enumerate(output):
                 if isinstance(item, dict) and isinstance(item.get("type"), str):
                     self._put(index, item)
-                    # an item of a failed or cut-off response may be partial
-                    done = terminal and item.get("status") in (None, "completed")
-                    completed += self._track_tool(index, item, done=done)
+                    # an item of a failed or cut-off response may be partial: its status
+                    # says so, and the call gets a problem instead of being handed out
+                    completed += self._track_tool(index, item, done=terminal)
             self._recompute()
         if not terminal:
             return completed
@@ -405,10 +439,10 @@ class OpenAIResponsesReducer(Reducer):
         cls, state: StreamState, tools_and_outputs: list[tuple[Any, Any]]
     ) -> list[dict[str, Any]]:
         """One ``function_call_output`` item per output, keyed by the call's ``call_id``."""
+        custom = {t.id for t in state.tool_calls if t.type == "custom"}
         items = []
         for tool, output in tools_and_outputs:
             ident, _ = tool_identity(tool)
-            items.append(
-                {"type": "function_call_output", "call_id": ident, "output": output_text(output)}
-            )
+            kind = "custom_tool_call_output" if ident in custom else "function_call_output"
+            items.append({"type": kind, "call_id": ident, "output": output_text(output)})
         return items

@@ -1,0 +1,644 @@
+"""OpenAI Responses: the projection against openai's ``responses.stream`` accumulator.
+
+Each stream is served to ``client.responses.stream(...).get_final_response()`` (or,
+for a stream that ends incomplete or failed, which has no final response, the
+helper's last snapshot) while streamrec records the same bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from tests.oracle import Oracle, Run, drop_none, dump
+
+MODEL = "gpt-5-2025-08-07"
+RESP_ID = "resp_68af4030592c81938ec0a5fbab4a3e9f05438e46b5f69a3b"
+
+
+class Wire:
+    """Builds a Responses stream: every event typed, with a gapless ``sequence_number``."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.output: list[dict[str, Any]] = []
+
+    def ev(self, kind: str, **fields: Any) -> None:
+        self.events.append({"type": kind, "sequence_number": len(self.events), **fields})
+
+    def response(
+        self, status: str, output: list[dict[str, Any]] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        return {
+            "id": RESP_ID,
+            "object": "response",
+            "created_at": 1756315696,
+            "status": status,
+            "model": MODEL,
+            "output": output if output is not None else [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": None,
+            "error": None,
+            "incomplete_details": None,
+            **extra,
+        }
+
+    def start(self) -> Wire:
+        self.ev("response.created", response=self.response("in_progress"))
+        self.ev("response.in_progress", response=self.response("in_progress"))
+        return self
+
+    def item(self, done: dict[str, Any], added: dict[str, Any] | None = None) -> int:
+        index = len(self.output)
+        self.ev("response.output_item.added", output_index=index, item=added or done)
+        return index
+
+    def item_done(self, index: int, item: dict[str, Any]) -> None:
+        self.ev("response.output_item.done", output_index=index, item=item)
+        self.output.append(item)
+
+    def message(
+        self,
+        *pieces: str,
+        annotations: list[dict[str, Any]] = (),
+        refusal: str | None = None,
+        ident: str = "msg_1",
+    ) -> Wire:  # type: ignore[assignment]
+        item = {
+            "id": ident,
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        index = self.item(item)
+        if refusal is not None:
+            self.ev(
+                "response.content_part.added",
+                item_id=ident,
+                output_index=index,
+                content_index=0,
+                part={"type": "refusal", "refusal": ""},
+            )
+            self.ev(
+                "response.refusal.delta",
+                item_id=ident,
+                output_index=index,
+                content_index=0,
+                delta=refusal,
+            )
+            self.ev(
+                "response.refusal.done",
+                item_id=ident,
+                output_index=index,
+                content_index=0,
+                refusal=refusal,
+            )
+            part: dict[str, Any] = {"type": "refusal", "refusal": refusal}
+        else:
+            text = "".join(pieces)
+            self.ev(
+                "response.content_part.added",
+                item_id=ident,
+                output_index=index,
+                content_index=0,
+                part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+            )
+            for piece in pieces:
+                self.ev(
+                    "response.output_text.delta",
+                    item_id=ident,
+                    output_index=index,
+                    content_index=0,
+                    delta=piece,
+                    logprobs=[],
+                )
+            for n, annotation in enumerate(annotations):
+                self.ev(
+                    "response.output_text.annotation.added",
+                    item_id=ident,
+                    output_index=index,
+                    content_index=0,
+                    annotation_index=n,
+                    annotation=annotation,
+                )
+            self.ev(
+                "response.output_text.done",
+                item_id=ident,
+                output_index=index,
+                content_index=0,
+                text=text,
+                logprobs=[],
+            )
+            part = {
+                "type": "output_text",
+                "text": text,
+                "annotations": list(annotations),
+                "logprobs": [],
+            }
+        self.ev(
+            "response.content_part.done",
+            item_id=ident,
+            output_index=index,
+            content_index=0,
+            part=part,
+        )
+        self.item_done(index, {**item, "status": "completed", "content": [part]})
+        return self
+
+    def reasoning(
+        self,
+        summary: str,
+        *,
+        text: str | None = None,
+        encrypted: str | None = None,
+        final_encrypted: str | None = None,
+    ) -> Wire:
+        ident = "rs_1"
+        item: dict[str, Any] = {"id": ident, "type": "reasoning", "summary": []}
+        if encrypted is not None:
+            item["encrypted_content"] = encrypted
+        index = self.item(item)
+        self.ev(
+            "response.reasoning_summary_part.added",
+            item_id=ident,
+            output_index=index,
+            summary_index=0,
+            part={"type": "summary_text", "text": ""},
+        )
+        half = len(summary) // 2
+        for piece in (summary[:half], summary[half:]):
+            self.ev(
+                "response.reasoning_summary_text.delta",
+                item_id=ident,
+                output_index=index,
+                summary_index=0,
+                delta=piece,
+            )
+        self.ev(
+            "response.reasoning_summary_text.done",
+            item_id=ident,
+            output_index=index,
+            summary_index=0,
+            text=summary,
+        )
+        self.ev(
+            "response.reasoning_summary_part.done",
+            item_id=ident,
+            output_index=index,
+            summary_index=0,
+            part={"type": "summary_text", "text": summary},
+        )
+        done: dict[str, Any] = {**item, "summary": [{"type": "summary_text", "text": summary}]}
+        if text is not None:
+            self.ev(
+                "response.reasoning_text.delta",
+                item_id=ident,
+                output_index=index,
+                content_index=0,
+                delta=text,
+            )
+            self.ev(
+                "response.reasoning_text.done",
+                item_id=ident,
+                output_index=index,
+                content_index=0,
+                text=text,
+            )
+            done["content"] = [{"type": "reasoning_text", "text": text}]
+        self.item_done(index, done)
+        if final_encrypted is not None:  # what response.completed will carry
+            self.output[-1] = {**done, "encrypted_content": final_encrypted}
+        return self
+
+    def function_call(self, call_id: str, name: str, *pieces: str, ident: str = "fc_1") -> Wire:
+        item = {
+            "id": ident,
+            "type": "function_call",
+            "status": "in_progress",
+            "call_id": call_id,
+            "name": name,
+            "arguments": "",
+        }
+        index = self.item(item)
+        for piece in pieces:
+            self.ev(
+                "response.function_call_arguments.delta",
+                item_id=ident,
+                output_index=index,
+                delta=piece,
+            )
+        arguments = "".join(pieces)
+        self.ev(
+            "response.function_call_arguments.done",
+            item_id=ident,
+            output_index=index,
+            arguments=arguments,
+        )
+        self.item_done(index, {**item, "status": "completed", "arguments": arguments})
+        return self
+
+    def custom_call(self, call_id: str, name: str, *pieces: str) -> Wire:
+        ident = "ctc_1"
+        item = {
+            "id": ident,
+            "type": "custom_tool_call",
+            "call_id": call_id,
+            "name": name,
+            "input": "",
+        }
+        index = self.item(item)
+        for piece in pieces:
+            self.ev(
+                "response.custom_tool_call_input.delta",
+                item_id=ident,
+                output_index=index,
+                delta=piece,
+            )
+        self.ev(
+            "response.custom_tool_call_input.done",
+            item_id=ident,
+            output_index=index,
+            input="".join(pieces),
+        )
+        self.item_done(index, {**item, "input": "".join(pieces)})
+        return self
+
+    def builtin(self, done: dict[str, Any], *events: tuple[str, dict[str, Any]]) -> Wire:
+        """A built-in tool's item: added in progress, its own progress events, done."""
+        index = self.item({**done, "status": "in_progress"} if "status" in done else done)
+        for kind, fields in events:
+            self.ev(kind, item_id=done["id"], output_index=index, **fields)
+        self.item_done(index, done)
+        return self
+
+    def completed(
+        self,
+        usage: dict[str, Any] | None = None,
+        kind: str = "response.completed",
+        status: str = "completed",
+        **extra: Any,
+    ) -> list[dict[str, Any]]:
+        self.ev(
+            kind, response=self.response(status, list(self.output), usage=usage or USAGE, **extra)
+        )
+        return self.events
+
+
+USAGE = {
+    "input_tokens": 328,
+    "input_tokens_details": {"cached_tokens": 128},
+    "output_tokens": 52,
+    "output_tokens_details": {"reasoning_tokens": 20},
+    "total_tokens": 380,
+}
+
+
+def _clean(value: Any) -> Any:
+    """An output item without the SDK's own ``parsed`` fields, nulls left out at each level."""
+    if isinstance(value, dict):
+        return {
+            k: _clean(v)
+            for k, v in value.items()
+            if v is not None and k not in ("parsed", "parsed_arguments")
+        }
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def check(run: Run) -> None:
+    sdk, state = run.sdk, run.state
+    assert state.malformed_chunks == 0, state.problems
+    assert state.unknown_events == 0
+    assert _clean(state.message_param) == _clean([dump(item) for item in sdk.output])
+    assert (state.id, state.model) == (sdk.id, sdk.model)
+    assert state.content == sdk.output_text
+    assert state.finish_reasons == [sdk.status]
+    calls = [i for i in sdk.output if i.type in ("function_call", "custom_tool_call")]
+    assert [(t.id, t.name, t.type) for t in state.tool_calls] == [
+        (c.call_id, c.name, "function" if c.type == "function_call" else "custom") for c in calls
+    ]
+    for tool, item in zip(state.tool_calls, calls, strict=True):
+        assert tool.arguments == (item.arguments if item.type == "function_call" else item.input)
+        if tool.valid and tool.type == "function":
+            assert tool.args == json.loads(item.arguments)
+    thoughts = [
+        part.text
+        for item in sdk.output
+        if item.type == "reasoning"
+        for key in ("summary", "content")
+        for part in getattr(item, key) or ()
+    ]
+    assert state.thinking == "".join(thoughts)
+    refusals = [
+        part.refusal
+        for item in sdk.output
+        if item.type == "message"
+        for part in item.content
+        if part.type == "refusal"
+    ]
+    assert state.refusal == ("".join(refusals) if refusals else None)
+    usage = sdk.usage
+    if usage is not None:
+        assert state.input_tokens == usage.input_tokens
+        assert state.output_tokens == usage.output_tokens
+        assert state.cached_tokens == usage.input_tokens_details.cached_tokens
+        assert state.reasoning_tokens == usage.output_tokens_details.reasoning_tokens
+    body = state.construct_call_response().response
+    assert drop_none({k: v for k, v in body.items() if k != "output"}) == {
+        k: v for k, v in dump(sdk).items() if k not in ("output", "output_text")
+    }
+
+
+def test_text_with_annotations(oracle: Oracle) -> None:
+    citation = {
+        "type": "url_citation",
+        "start_index": 0,
+        "end_index": 5,
+        "url": "https://example.com",
+        "title": "Example",
+    }
+    events = Wire().start().message("Hello", " there", annotations=[citation]).completed()
+    run = oracle.responses(events)
+    check(run)
+    assert run.state.message_param[0]["content"][0]["annotations"] == [citation]
+
+
+def test_refusal(oracle: Oracle) -> None:
+    check(oracle.responses(Wire().start().message(refusal="I can't help with that.").completed()))
+
+
+def test_reasoning_summary_text_and_encrypted_content_from_completed(oracle: Oracle) -> None:
+    events = (
+        Wire()
+        .start()
+        .reasoning(
+            "Thinking about it.",
+            text="raw chain",
+            encrypted="gAAAA-early",
+            final_encrypted="gAAAA-final",
+        )
+        .message("4")
+        .completed()
+    )
+    run = oracle.responses(events, include=["reasoning.encrypted_content"])
+    check(run)
+    # the final value, from response.completed, is what goes back
+    assert run.state.message_param[0]["encrypted_content"] == "gAAAA-final"
+
+
+def test_function_calls(oracle: Oracle) -> None:
+    events = (
+        Wire()
+        .start()
+        .function_call("call_a", "get_weather", '{"city":', ' "Paris"}')
+        .function_call("call_b", "get_time", "{}", ident="fc_2")
+        .completed()
+    )
+    run = oracle.responses(events)
+    check(run)
+    assert run.state.tool_message_params([(run.state.tool_calls[0], "sunny")]) == [
+        {"type": "function_call_output", "call_id": "call_a", "output": "sunny"}
+    ]
+
+
+def test_custom_tool_call(oracle: Oracle) -> None:
+    events = Wire().start().custom_call("call_c", "code_exec", "print(", "'hi')").completed()
+    run = oracle.responses(events)
+    check(run)
+    [tool] = run.state.tool_calls
+    assert (tool.type, tool.arguments, tool.valid) == ("custom", "print('hi')", True)
+    assert run.state.tool_message_params([(tool, "hi")])[0]["type"] == "custom_tool_call_output"
+
+
+_BUILTINS: dict[str, tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]] = {
+    "web_search": (
+        {
+            "id": "ws_1",
+            "type": "web_search_call",
+            "status": "completed",
+            "action": {"type": "search", "query": "weather paris"},
+        },
+        [
+            ("response.web_search_call.in_progress", {}),
+            ("response.web_search_call.searching", {}),
+            ("response.web_search_call.completed", {}),
+        ],
+    ),
+    "file_search": (
+        {
+            "id": "fs_1",
+            "type": "file_search_call",
+            "status": "completed",
+            "queries": ["q"],
+            "results": None,
+        },
+        [
+            ("response.file_search_call.in_progress", {}),
+            ("response.file_search_call.searching", {}),
+            ("response.file_search_call.completed", {}),
+        ],
+    ),
+    "code_interpreter": (
+        {
+            "id": "ci_1",
+            "type": "code_interpreter_call",
+            "status": "completed",
+            "container_id": "cntr_1",
+            "code": "print(1)",
+            "outputs": [{"type": "logs", "logs": "1\n"}],
+        },
+        [
+            ("response.code_interpreter_call.in_progress", {}),
+            ("response.code_interpreter_call_code.delta", {"delta": "print(1)"}),
+            ("response.code_interpreter_call_code.done", {"code": "print(1)"}),
+            ("response.code_interpreter_call.interpreting", {}),
+            ("response.code_interpreter_call.completed", {}),
+        ],
+    ),
+    "image_generation": (
+        {
+            "id": "ig_1",
+            "type": "image_generation_call",
+            "status": "completed",
+            "result": "iVBORw0KGgo=",
+        },
+        [
+            ("response.image_generation_call.in_progress", {}),
+            ("response.image_generation_call.generating", {}),
+            (
+                "response.image_generation_call.partial_image",
+                {"partial_image_index": 0, "partial_image_b64": "iVBO"},
+            ),
+            ("response.image_generation_call.completed", {}),
+        ],
+    ),
+    "mcp_list_tools": (
+        {
+            "id": "mcpl_1",
+            "type": "mcp_list_tools",
+            "server_label": "deepwiki",
+            "tools": [{"name": "ask", "input_schema": {"type": "object"}}],
+        },
+        [("response.mcp_list_tools.in_progress", {}), ("response.mcp_list_tools.completed", {})],
+    ),
+    "mcp_call": (
+        {
+            "id": "mcp_1",
+            "type": "mcp_call",
+            "server_label": "deepwiki",
+            "name": "ask",
+            "arguments": '{"q": "x"}',
+            "output": "answer",
+            "status": "completed",
+        },
+        [
+            ("response.mcp_call.in_progress", {}),
+            ("response.mcp_call_arguments.delta", {"delta": '{"q": "x"}'}),
+            ("response.mcp_call_arguments.done", {"arguments": '{"q": "x"}'}),
+            ("response.mcp_call.completed", {}),
+        ],
+    ),
+    "mcp_approval_request": (
+        {
+            "id": "mcpr_1",
+            "type": "mcp_approval_request",
+            "server_label": "deepwiki",
+            "name": "ask",
+            "arguments": '{"q": "x"}',
+        },
+        [],
+    ),
+    "computer_call": (
+        {
+            "id": "cu_1",
+            "type": "computer_call",
+            "call_id": "call_cu",
+            "status": "completed",
+            "pending_safety_checks": [],
+            "action": {"type": "click", "button": "left", "x": 10, "y": 20},
+        },
+        [],
+    ),
+    "local_shell_call": (
+        {
+            "id": "lsh_1",
+            "type": "local_shell_call",
+            "call_id": "call_sh",
+            "status": "completed",
+            "action": {"type": "exec", "command": ["ls"], "env": {}},
+        },
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_BUILTINS))
+def test_built_in_tool_items_are_kept_as_they_came(oracle: Oracle, name: str) -> None:
+    item, events = _BUILTINS[name]
+    run = oracle.responses(
+        Wire().start().builtin(item, *events).message("Done.", ident="msg_2").completed()
+    )
+    check(run)
+    assert _clean(run.state.message_param[0]) == _clean(item)
+
+
+def test_incomplete_response_keeps_its_reason(oracle: Oracle) -> None:
+    wire = Wire().start()
+    wire.function_call("call_a", "f", '{"a": ')
+    wire.output[-1]["status"] = "incomplete"
+    events = wire.completed(
+        kind="response.incomplete",
+        status="incomplete",
+        incomplete_details={"reason": "max_output_tokens"},
+    )
+    run = oracle.responses(events, final=False)
+    state = run.state
+    assert state.finish_reasons == ["incomplete"]
+    assert state.provider_data["incomplete_details"] == {"reason": "max_output_tokens"}
+    [tool] = state.tool_calls
+    assert not tool.valid and tool.problem == "cut off: the call is incomplete"
+    # the helper has no final response then (get_final_response() raises): compare with
+    # the response the SDK typed from the terminal event
+    check(run)
+
+
+def test_failed_response(oracle: Oracle) -> None:
+    events = (
+        Wire()
+        .start()
+        .completed(
+            kind="response.failed",
+            status="failed",
+            error={"code": "server_error", "message": "The server had an error."},
+        )
+    )
+    run = oracle.responses(events, final=False)
+    check(run)
+    assert run.state.status == "failed"
+    assert run.state.error == {"type": "server_error", "message": "The server had an error."}
+
+
+def test_done_sentinel_from_a_gateway_is_tolerated(oracle: Oracle) -> None:
+    events: list[Any] = [*Wire().start().message("Hi").completed(), "[DONE]"]
+    run = oracle.responses(events)
+    check(run)
+    assert run.state.malformed_chunks == 0
+
+
+def test_background_stream_resumed_with_starting_after_is_one_stream(oracle: Oracle) -> None:
+    events = Wire().start().message("Hel", "lo").completed()
+    # a resumed connection replays from ``starting_after``: here events 3.. come twice
+    resumed = [*events[:6], *events[3:]]
+    run = oracle.responses(resumed, background=True)
+    assert run.state.content == "Hello"
+    assert run.state.provider_data["repeated_events"] == 3
+
+
+# -- generated streams ---------------------------------------------------------------------
+
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=5)
+_args = st.dictionaries(st.text(max_size=3), st.integers(-9, 9) | st.text(max_size=3), max_size=2)
+
+
+@st.composite
+def _split(draw: st.DrawFn, text: str) -> list[str]:
+    cuts = sorted(draw(st.sets(st.integers(0, len(text)), max_size=2)))
+    bounds = [0, *cuts, len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a] or [""]
+
+
+@st.composite
+def _stream(draw: st.DrawFn) -> list[dict[str, Any]]:
+    wire = Wire().start()
+    for n in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["message", "function", "reasoning"]))
+        if kind == "message":
+            wire.message(*draw(st.lists(_text, min_size=1, max_size=3)), ident=f"msg_{n}")
+        elif kind == "function":
+            wire.function_call(
+                f"call_{n}", "f", *draw(_split(json.dumps(draw(_args)))), ident=f"fc_{n}"
+            )
+        elif not any(e.get("item", {}).get("id") == "rs_1" for e in wire.events):
+            wire.reasoning(draw(_text) or "x")
+    return wire.completed()
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(events=_stream())
+@example(events=Wire().start().completed())
+def test_generated_streams_agree_with_the_sdk(oracle: Oracle, events: list[dict[str, Any]]) -> None:
+    check(oracle.responses(events))
