@@ -312,3 +312,50 @@ def test_the_pytest_plugin_records_and_replays_websocket_clients(
     result = pytester.runpytest_subprocess("--streamrec-db", db)  # replay, upstream stopped
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*no recording matches response.create on WebSocket*"])
+
+
+def test_websocket_recordings_export_import_and_verify_on_both_engines(
+    any_store: Store, tmp_path: Path
+) -> None:
+    from streamrec.store import export_lines, import_lines
+
+    (stream_id,), _ = record(any_store, realtime_session)
+    assert any_store.verify() == []
+    lines = list(export_lines(any_store))
+    assert any(json.loads(line)["kind"] == "client.message" for line in lines)
+    with Store(f"sqlite:///{tmp_path}/copy.db") as copy:
+        assert import_lines(copy, lines) == ([stream_id], [])
+        assert copy.verify() == []
+
+        def rows(store: Store) -> list[tuple[Any, ...]]:
+            return [(e.seq, e.kind, e.t_ns, e.payload, e.event) for e in store.events(stream_id)]
+
+        assert rows(copy) == rows(any_store)
+
+
+def test_the_async_clients_record_and_replay_the_same(store: Store) -> None:
+    """``AsyncOpenAI``'s WebSocket clients, through the proxy and then the replay server."""
+    import asyncio
+
+    async def session(base_url: str) -> list[bytes]:
+        async with openai.AsyncOpenAI(api_key=KEY, base_url=base_url, max_retries=0) as client:
+            frames: list[bytes] = []
+            async with client.responses.connect() as connection:
+                await connection.response.create(model="gpt-4o-mini", input="async hello")
+                while not frames or json.loads(frames[-1])["type"] != "response.completed":
+                    frames.append(await connection.recv_bytes())
+            async with client.realtime.connect(model="gpt-realtime") as connection:
+                frames.append(await connection.recv_bytes())
+                await connection.conversation.item.create(
+                    item={"type": "message", "role": "user",
+                          "content": [{"type": "input_text", "text": "hi"}]}
+                )  # fmt: skip
+                await connection.response.create()
+                while json.loads(frames[-1])["type"] != "response.done":
+                    frames.append(await connection.recv_bytes())
+            return frames
+
+    ids, live = record(store, lambda c: asyncio.run(session(str(c.base_url))))
+    assert [project(store.events(i)).status for i in ids] == ["completed", "completed"]
+    with BackgroundServer(replay_app(store)) as server:
+        assert asyncio.run(session(server.url + "/v1")) == live

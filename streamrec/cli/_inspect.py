@@ -150,6 +150,8 @@ def show(ctx: click.Context, stream_id: str, as_json: bool, events: str, no_even
         ),
         ("duration_ms", None if state.duration_ns is None else round(state.duration_ns / 1e6, 3)),
     ]
+    if state.client_messages:  # a WebSocket stream: what the client sent is in the log too
+        fields.append(("client_messages", state.client_messages))
     if state.error:
         fields.append(("error", f"{state.error.get('type')}: {state.error.get('message')}"))
     if state.malformed_chunks:
