@@ -359,3 +359,23 @@ def test_the_async_clients_record_and_replay_the_same(store: Store) -> None:
     assert [project(store.events(i)).status for i in ids] == ["completed", "completed"]
     with BackgroundServer(replay_app(store)) as server:
         assert asyncio.run(session(server.url + "/v1")) == live
+
+
+def test_auto_mode_records_a_new_connection_and_replays_it_next_time(store: Store) -> None:
+    from streamrec.recorder import proxy_app
+
+    with WSUpstream() as upstream:
+        proxy = proxy_app(store=store, upstreams={"openai": f"http://127.0.0.1:{upstream.port}"})
+        matcher = Matcher(store)
+        app = replay_app(store, matcher=matcher, fallback=proxy)
+        with (
+            BackgroundServer(app) as server,
+            openai.OpenAI(api_key=KEY, base_url=server.url + "/v1", max_retries=0) as client,
+        ):
+            live = two_responses(client), realtime_session(client)
+            store.writer.flush()
+            went_live = len(upstream.received)
+            assert went_live == 2 + 5 and matcher.served == []  # both connections recorded
+            assert (two_responses(client), realtime_session(client)) == live
+            assert len(upstream.received) == went_live  # the second time nothing went live
+            assert len(matcher.served) == 3

@@ -25,6 +25,7 @@ the ``Matcher``'s ``misses`` (the pytest plugin fails the test on them).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Sequence
@@ -49,8 +50,10 @@ def with_websockets(
     """``app`` (the HTTP replay server) that also serves WebSocket connections.
 
     With ``fallback`` (auto mode's recording proxy), a Realtime session with no
-    recording is relayed there and recorded; Responses connections are replayed
-    (a ``response.create`` with no recording gets the error event).
+    recording is relayed there and recorded, and so is a Responses connection
+    whose first ``response.create`` has none (the whole connection then goes
+    live: a response may build on the one before it); once a connection is
+    replayed, a ``response.create`` with no recording gets the error event.
     """
 
     async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -60,7 +63,9 @@ def with_websockets(
         if fallback is not None and _unrecorded_session(scope, matcher):
             await fallback(scope, receive, send)
             return
-        await serve_websocket(scope, receive, send, store=store, matcher=matcher, speed=speed)
+        await serve_websocket(
+            scope, receive, send, store=store, matcher=matcher, speed=speed, fallback=fallback
+        )
 
     return asgi
 
@@ -82,7 +87,14 @@ def _session_request(scope: dict[str, Any]) -> dict[str, Any]:
 
 
 async def serve_websocket(
-    scope: dict[str, Any], receive: Any, send: Any, *, store: Store, matcher: Matcher, speed: float
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+    *,
+    store: Store,
+    matcher: Matcher,
+    speed: float,
+    fallback: Any = None,
 ) -> None:
     """Serve one ASGI WebSocket connection from ``store``'s recordings."""
     message = await receive()
@@ -97,16 +109,23 @@ async def serve_websocket(
     if endpoint.api == "openai.realtime":
         await _realtime(scope, receive, send, store, matcher, speed)
     else:
-        await _responses(scope, receive, send, store, matcher, speed)
+        await _responses(scope, receive, send, store, matcher, speed, fallback)
 
 
 # -- Responses API WebSocket mode ---------------------------------------------------------
 
 
 async def _responses(
-    scope: dict[str, Any], receive: Any, send: Any, store: Store, matcher: Matcher, speed: float
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+    store: Store,
+    matcher: Matcher,
+    speed: float,
+    fallback: Any = None,
 ) -> None:
     await send({"type": "websocket.accept"})
+    first = True
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
@@ -122,22 +141,54 @@ async def _responses(
             )  # fmt: skip
             continue
         request = {k: v for k, v in body.items() if k != "type"}
+        chosen: str | None = None
+        if first and fallback is not None:
+            chosen = await asyncio.to_thread(matcher.take, "openai.responses", request)
+            if chosen is None:  # auto mode: this connection goes live, and is recorded
+                await _hand_over(fallback, scope, receive, send, message)
+                return
+        first = False
+        describe = f"response.create on WebSocket {scope['path']}"
         try:
-            stream_id = await asyncio.to_thread(
-                matcher.find,
-                "openai.responses",
-                request,
-                describe=f"response.create on WebSocket {scope['path']}",
-            )
+            if chosen is None:
+                chosen = await asyncio.to_thread(
+                    functools.partial(matcher.find, describe=describe),
+                    "openai.responses",
+                    request,
+                )
         except NoMatchingRecording as exc:
             await _send_error(send, lane, "invalid_request_error", _NO_RECORDING, str(exc))
             continue
-        events = await asyncio.to_thread(store.events, stream_id)
+        events = await asyncio.to_thread(store.events, chosen)
         chunks = [e for e in events if e.kind is EventKind.CHUNK]
         await _play(send, chunks, base_ns=0, speed=speed)
         if events and events[-1].kind is EventKind.FAILED and _dropped(events[-1]):
             await send({"type": "websocket.close", "code": 1011, "reason": ""})
             return
+
+
+async def _hand_over(
+    fallback: Any, scope: dict[str, Any], receive: Any, send: Any, message: dict[str, Any]
+) -> None:
+    """Run the rest of an accepted connection through ``fallback`` (the recording proxy),
+    starting with the client message already read."""
+    pending = [{"type": "websocket.connect"}, message]
+
+    async def again() -> Any:
+        return pending.pop(0) if pending else await receive()
+
+    async def relayed(event: dict[str, Any]) -> None:
+        if event["type"] == "websocket.accept":
+            return  # the client is connected already
+        if event["type"] == "websocket.http.response.start":
+            # the upstream refused the connection we accepted: close it as broken
+            await send({"type": "websocket.close", "code": 1011, "reason": "upstream refused"})
+            return
+        if event["type"] == "websocket.http.response.body":
+            return
+        await send(event)
+
+    await fallback(scope, again, relayed)
 
 
 async def _send_error(send: Any, lane: str | None, type_: str, code: str, message: str) -> None:
