@@ -365,7 +365,7 @@ def test_auto_mode_records_a_new_connection_and_replays_it_next_time(store: Stor
     from streamrec.recorder import proxy_app
 
     with WSUpstream() as upstream:
-        proxy = proxy_app(store=store, upstreams={"openai": f"http://127.0.0.1:{upstream.port}"})
+        proxy = proxy_app(store=store, upstreams={"openai": f"http://127.0.0.1:{upstream.port}/v1"})
         matcher = Matcher(store)
         app = replay_app(store, matcher=matcher, fallback=proxy)
         with (
