@@ -8,6 +8,7 @@
     │   ├── NotAStreamrecDatabase  the file or schema is not (a current) streamrec store
     │   ├── FilterError            a history filter (a time, a grouping) means nothing
     │   ├── ReadOnlyQueryError     `streamrec sql` refused a statement that is not one read
+    │   ├── StoreUnavailable       unreachable or locked right now (the writer buffers and retries)
     │   └── UnknownStream          no stream has that id
     ├── ProjectionError            events cannot be folded (an unknown api, say)
     ├── RecorderError              recording could not start or was misused
@@ -33,6 +34,7 @@ __all__ = [
     "ReplayError",
     "ServerError",
     "StoreError",
+    "StoreUnavailable",
     "StoreWarning",
     "StreamrecError",
     "UnknownStream",
@@ -61,6 +63,14 @@ class FilterError(StoreError, ValueError):
 
 class ReadOnlyQueryError(StoreError):
     """``streamrec sql`` refused the statement: it is not one query that only reads."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or is locked right now; the same write may succeed later.
+
+    The writer keeps events in memory and retries on this error (and only on this
+    one): anything else a write raises is about the data, and fails its stream.
+    """
 
 
 class UnknownStream(StoreError):

@@ -93,7 +93,13 @@ class StoredEvent:
             return ChunkPayload(data=self.payload, event=self.event)
         if self.kind is EventKind.CLIENT_MESSAGE:
             return ClientMessage(data=self.payload, event=self.event)
-        payload: EventPayload = _PAYLOADS[self.kind].model_validate_json(self.payload)
+        model = _PAYLOADS[self.kind]
+        try:
+            payload: EventPayload = model.model_validate_json(self.payload)
+        except ValueError:
+            # pydantic's parser refuses lone surrogates (\udcff: bytes that were not
+            # UTF-8, kept exactly); the standard parser takes them
+            payload = model.model_validate(json.loads(self.payload))
         return payload
 
 

@@ -23,7 +23,10 @@ def run(*args: str, input: str | None = None) -> Result:
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/cli.db"
+    """An empty store (read commands refuse a path where there is none)."""
+    url = f"sqlite:///{tmp_path}/cli.db"
+    Store(url).close()
+    return url
 
 
 @pytest.fixture
@@ -156,7 +159,9 @@ def test_debug_shows_the_traceback(db: str) -> None:
 @pytest.mark.parametrize(
     "url, message",
     [
-        ("nosuchdriver://x/y", "cannot use 'nosuchdriver'"),
+        ("nosuchdriver://x/y", "unsupported database URL scheme 'nosuchdriver://'"),
+        ("mysql://root@localhost/db", "use an SQLite path, sqlite:///PATH or postgresql://"),
+        ("http://example.com/db", "unsupported database URL scheme 'http://'"),
         ("postgresql+psycopg://postgres@127.0.0.1:1/none", "could not open the database"),
     ],
 )

@@ -16,9 +16,12 @@ if TYPE_CHECKING:
     from ..store import Store
 
 
-def open_store(ctx: click.Context, *, create: bool = True) -> Store:
-    """The store named by --db / $STREAMREC_DB / the default, brought to head on first use.
+def open_store(ctx: click.Context, *, create: bool = False, offline_ok: bool = False) -> Store:
+    """The store named by --db / $STREAMREC_DB / the default.
 
+    Read commands never create anything (a mistyped path is an error); commands
+    that record pass ``create=True`` (a new database is brought to head) and
+    ``offline_ok=True`` (a database that is down is written once it is back).
     A ``--db`` that names a JSONL export (``*.jsonl``) is loaded into a
     temporary SQLite store, so every read command works on an export directly.
     """
@@ -30,7 +33,7 @@ def open_store(ctx: click.Context, *, create: bool = True) -> Store:
         if is_jsonl(db):
             obj["store"] = _jsonl_store(ctx, db)
         else:
-            obj["store"] = Store(db, create=create)
+            obj["store"] = Store(db, create=create, offline_ok=offline_ok)
         ctx.call_on_close(obj["store"].close)
     return obj["store"]  # type: ignore[no-any-return]
 

@@ -105,7 +105,7 @@ def verify(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> No
 @click.pass_context
 def recover(ctx: click.Context, older_than: float, as_json: bool) -> None:
     """Mark streams whose recorder died as interrupted (what was committed stays replayable)."""
-    store = Store(ctx.find_root().obj.get("db"), recover=False)
+    store = Store(ctx.find_root().obj.get("db"), create=False, recover=False)
     ctx.call_on_close(store.close)
     ids = store.recover(older_than_s=older_than)
     if as_json:

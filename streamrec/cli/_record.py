@@ -63,6 +63,14 @@ def _recording_options(f: Any) -> Any:
     f = click.option("--tag", "tags", multiple=True, help="Tag every recorded call (repeatable).")(
         f
     )
+    f = click.option(
+        "--durability",
+        type=click.Choice(["group", "chunk"]),
+        default="group",
+        show_default=True,
+        help="group: commit in groups (a SIGKILL loses at most the last ~20 ms); "
+        "chunk: commit each chunk before passing it on (nothing passed on is lost).",
+    )(f)
     return click.option("--name", help="Record every call under this name.")(f)
 
 
@@ -76,6 +84,7 @@ def record(
     name: str | None,
     tags: tuple[str, ...],
     upstreams: dict[str, str],
+    durability: str,
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND with a recording proxy in front of the LLM providers.
@@ -89,11 +98,19 @@ def record(
     recorded. Exits with COMMAND's exit code; prints one line per recorded
     stream on stderr.
     """
+    from ..errors import StoreError
     from ..recorder import run_recorded
 
-    store = open_store(ctx)
+    store = open_store(ctx, create=True, offline_ok=True)
     try:
-        run = run_recorded(command, store=store, upstreams=upstreams, name=name, tags=tags)
+        run = run_recorded(
+            command,
+            store=store,
+            upstreams=upstreams,
+            name=name,
+            tags=tags,
+            durability=durability,
+        )
     except FileNotFoundError:
         click.echo(f"streamrec: error: command not found: {command[0]}", err=True)
         ctx.exit(127)
@@ -103,7 +120,10 @@ def record(
     if not run.stream_ids:
         click.echo("streamrec: no LLM calls were recorded", err=True)
     for stream_id in run.stream_ids:
-        click.echo(stream_summary(store.stream(stream_id)), err=True)
+        try:
+            click.echo(stream_summary(store.stream(stream_id)), err=True)
+        except StoreError as exc:  # the program's run stands; say what happened to its record
+            click.echo(f"streamrec: {stream_id} not stored yet: {exc}", err=True)
     ctx.exit(run.returncode)
 
 
@@ -125,6 +145,7 @@ def proxy_cmd(
     name: str | None,
     tags: tuple[str, ...],
     upstreams: dict[str, str],
+    durability: str,
 ) -> None:
     """Run the recording proxy until interrupted, for programs started elsewhere.
 
@@ -135,7 +156,7 @@ def proxy_cmd(
     from ..recorder import ProxyServer, RecordingProxy, resolve_upstreams
     from ..store import summary_row
 
-    store = open_store(ctx)
+    store = open_store(ctx, create=True, offline_ok=True)
 
     def finished(recording: Any) -> None:
         click.echo(stream_summary(summary_row(recording.state, -1)), err=True)
@@ -146,6 +167,7 @@ def proxy_cmd(
         name=name,
         tags=tags,
         on_finish=finished,
+        durability=durability,
     )
     try:
         server = ProxyServer(

@@ -60,10 +60,12 @@ def open_exchange(
     strict: bool = False,
     on_finish: OnFinish | None = None,
     redact: Redact | None = None,
+    durability: str = "group",
 ) -> Exchange | None:
     """Start recording a call to ``endpoint``; None if it cannot be recorded."""
     try:
         recording = Recording(
+            durability=durability,
             api=endpoint.api,
             request=request_body(endpoint, _json(body)),
             store=store,
@@ -139,6 +141,17 @@ class Exchange:
         if self.finished or not raw:
             return
         self._decoded(self._inflated(raw) if self._inflate is not None else raw)
+
+    def durable(self) -> None:
+        """With ``durability="chunk"``, wait until what was fed so far is committed
+        (callers do this before passing the bytes on)."""
+        if not self._broken:
+            self.recording.durable()
+
+    async def adurable(self) -> None:
+        """``durable`` without blocking the event loop."""
+        if not self._broken:
+            await self.recording.adurable()
 
     def end(self) -> None:
         """The body ended normally."""

@@ -99,8 +99,10 @@ class RecordingProxy:
         tags: Iterable[str] = (),
         on_finish: OnFinish | None = None,
         redact: Redact | None = None,
+        durability: str = "group",
     ) -> None:
         self.store = store if store is not None else default_store()
+        self._durability = durability
         self._redact = redact
         self.upstreams = resolve_upstreams(upstreams)
         self.stream_ids: list[str] = []
@@ -221,6 +223,7 @@ class RecordingProxy:
                 tags=self._tags,
                 on_finish=self._on_finish,
                 redact=self._redact,
+                durability=self._durability,
             )
             if exchange is not None:
                 self.stream_ids.append(exchange.stream_id)
@@ -278,6 +281,7 @@ async def _relay(
         async for chunk in upstream.aiter_raw():
             if exchange is not None:
                 exchange.feed(chunk)
+                await exchange.adurable()
             yield chunk
     except httpx.HTTPError as exc:
         if exchange is not None:

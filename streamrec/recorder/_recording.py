@@ -7,13 +7,16 @@ drives a ``Recording``; none of them builds events or touches the store itself.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import json
 import logging
 import os
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import RecorderError, StoreError, StoreWarning
 from ..events import (
@@ -39,9 +42,18 @@ from ..store import Store, as_store, summary_row
 from ._redact import Redact, scrub
 from ._wire import to_wire
 
-__all__ = ["Recording"]
+__all__ = ["DURABILITIES", "Durability", "Recording"]
 
 log = logging.getLogger("streamrec.recorder")
+
+Durability = Literal["group", "chunk"]
+#: ``group``: commits gather for ``Writer`` 's interval (20 ms) and at stream end, so a
+#: SIGKILL loses at most the events of the last interval; ``chunk``: each chunk is
+#: committed before the consumer gets it (nothing handed over is lost on SIGKILL)
+DURABILITIES: tuple[str, ...] = ("group", "chunk")
+
+_WARNED_LOCK = threading.Lock()
+_WARNED: set[str] = set()  # stores already warned about (unavailable or unusable), by URL
 
 
 class Recording:
@@ -60,26 +72,38 @@ class Recording:
         fn_args: Mapping[str, Any] | None = None,
         redact: Redact | None = None,
         connection: Mapping[str, Any] | None = None,
+        durability: Durability | str = "group",
     ) -> None:
         if "." not in api:
             api = api_for_provider(api)
         reducer = reducer_for(api)  # fail fast on an api we cannot fold
+        if durability not in DURABILITIES:
+            raise RecorderError(
+                f"durability must be one of {', '.join(DURABILITIES)}, not {durability!r}"
+            )
         self.api = api
+        self.durability = durability
         self.stream_id = new_stream_id()
         self.strict = strict
         self.storage_error: BaseException | None = None
+        self.problems: list[str] = []
+        """What could not be recorded exactly (unsupported chunks, values JSON cannot encode)."""
         self.finished = False
         self._reported = False
-        self._store = as_store(store)
-        self._writer = self._store.writer
-        self._writer.listen(self.stream_id, self._on_storage_failure)
+        self._writer: Any = None
+        self._store: Store | None = None
         self._projector = Projector(self.stream_id)
         self._seq = 0
         self._t0 = time.monotonic_ns()
         self._redact = redact or Redact()
+        self._open_store(store)
         clean = scrub(dict(request or {}))
         if self._redact.request is not None:
             clean = self._redact.request(clean)
+        try:
+            fingerprint: str | None = request_fingerprint(api, clean)
+        except (TypeError, ValueError):  # keys JSON cannot sort: matched by nothing
+            fingerprint = None
         started = StreamStarted(
             provider=reducer.provider,
             api=api,
@@ -88,13 +112,52 @@ class Recording:
             prompt_template=prompt_template,
             fn_args=scrub(dict(fn_args or {})),
             name=name,
-            tags=list(tags),
-            fingerprint=request_fingerprint(api, clean),
+            tags=[str(t) for t in tags],
+            fingerprint=fingerprint,
             host=socket.gethostname(),
             pid=os.getpid(),
             connection=dict(connection) if connection else None,
         )
-        self._emit(EventKind.STARTED, started.model_dump_json(exclude_none=True))
+        self._emit(EventKind.STARTED, self._started_json(started))
+
+    def _open_store(self, store: Store | str | os.PathLike[str] | None) -> None:
+        """Attach to the store's writer; a store that cannot be used never breaks the call."""
+        try:
+            self._store = as_store(store)
+        except StoreError as exc:
+            if self.strict:
+                raise RecorderError(f"cannot record: {exc}") from exc
+            # the live stream goes on; this recording is lost, and said so once per store
+            self.storage_error = exc
+            self._reported = True
+            _warn_once(str(store), f"streamrec: not recording ({exc}); the live stream continues")
+            return
+        if self._store.unavailable is not None:
+            if self.strict:
+                raise RecorderError(f"cannot record: {self._store.unavailable}")
+            _warn_once(
+                self._store.url,
+                f"streamrec: the database is unavailable ({self._store.unavailable}); "
+                "recordings are kept in memory and written when it is back",
+            )
+        self._writer = self._store.writer
+        self._writer.listen(self.stream_id, self._on_storage_failure)
+
+    def _started_json(self, started: StreamStarted) -> str:
+        try:
+            return started.model_dump_json(exclude_none=True)
+        except ValueError:  # text with lone surrogates, values JSON cannot encode
+            pass
+        bad: list[str] = []
+
+        def best_effort(value: Any) -> str:
+            bad.append(type(value).__name__)
+            return repr(value)
+
+        text = json.dumps(started.model_dump(mode="python", exclude_none=True), default=best_effort)
+        if bad:
+            self._problem(f"request values JSON cannot encode stored as text: {sorted(set(bad))}")
+        return text
 
     # -- what the wrappers call ----------------------------------------------------------
 
@@ -106,7 +169,10 @@ class Recording:
     def chunk(self, chunk: Any) -> list[ToolCall]:
         """Record one chunk as received; return tool calls it completed."""
         self._check_strict()
-        wire = to_wire(chunk, self.api)
+        try:
+            wire = to_wire(chunk, self.api)
+        except Exception as exc:  # never into the consumer's loop: keep what we can
+            wire = self._best_effort(chunk, exc)
         if wire is None:
             return []
         data, name = wire
@@ -120,6 +186,32 @@ class Recording:
         if self._redact.chunk is not None:
             data = self._redact.chunk(data)
         self._emit(EventKind.CLIENT_MESSAGE, data, event)
+
+    def _best_effort(self, chunk: Any, error: Exception) -> tuple[str, str | None]:
+        if isinstance(chunk, Mapping):
+            text = json.dumps(dict(chunk), separators=(",", ":"), ensure_ascii=False, default=repr)
+            self._problem(f"chunk {self._seq - 1}: values JSON cannot encode stored as text")
+            return text, None
+        self._problem(
+            f"chunk {self._seq - 1}: a {type(chunk).__name__} stored as its repr ({error})"
+        )
+        return repr(chunk), None
+
+    def _problem(self, text: str) -> None:
+        if not self.problems:
+            log.warning("streamrec: recording %s: %s", self.stream_id, text)
+        self.problems.append(text)
+
+    def durable(self, timeout: float | None = 30.0) -> None:
+        """With ``durability="chunk"``, wait until what was recorded so far is committed
+        (the wrappers call it before handing a chunk over); with ``group``, return at once."""
+        if self.durability == "chunk" and self._writer is not None:
+            self.flush(timeout, check=False)
+
+    async def adurable(self, timeout: float | None = 30.0) -> None:
+        """``durable`` without blocking the event loop."""
+        if self.durability == "chunk" and self._writer is not None:
+            await self.aflush(timeout, check=False)
 
     def complete(self) -> list[ToolCall]:
         """The stream ended normally."""
@@ -152,10 +244,11 @@ class Recording:
     def flush(self, timeout: float | None = 30.0, *, check: bool = True) -> None:
         """Wait until every event so far is committed; with ``check``, report a storage failure
         (raise in strict mode, else warn once)."""
-        try:
-            self._writer.flush(timeout)
-        except concurrent.futures.TimeoutError:  # not the builtin before Python 3.11
-            self._on_storage_failure(StoreError("the store did not commit within the timeout"))
+        if self._writer is not None:
+            # returns at once while the database is away (the events wait in the buffer);
+            # a slow commit is not a failure: the writer reports real ones
+            with contextlib.suppress(concurrent.futures.TimeoutError):
+                self._writer.flush(timeout)
         if check:
             self._check_strict()
 
@@ -163,10 +256,9 @@ class Recording:
         """``flush`` without blocking the event loop."""
         import asyncio
 
-        try:
-            await asyncio.wait_for(asyncio.wrap_future(self._writer.flush_future()), timeout)
-        except asyncio.TimeoutError:  # not the builtin before Python 3.11
-            self._on_storage_failure(StoreError("the store did not commit within the timeout"))
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.TimeoutError):  # not the builtin before 3.11
+                await asyncio.wait_for(asyncio.wrap_future(self._writer.flush_future()), timeout)
         if check:
             self._check_strict()
 
@@ -191,12 +283,27 @@ class Recording:
             event=name,
         )
         self._seq += 1
-        completed = self._projector.apply(event)
-        summary = summary_row(self._projector.state, event.seq) if terminal else None
         try:
-            self._writer.submit(event, summary)
-        except StoreError as exc:  # only after the writer was closed at exit
-            self._on_storage_failure(exc)
+            completed = self._projector.apply(event)
+        except Exception as exc:  # the log keeps the event; the live state lacks it
+            self._problem(f"event {event.seq} could not be folded: {type(exc).__name__}: {exc}")
+            completed = []
+        summary = None
+        if terminal:
+            try:
+                summary = summary_row(self._projector.state, event.seq)
+            except Exception as exc:
+                self._problem(f"no read-model row: {type(exc).__name__}: {exc}")
+                summary = {
+                    "stream_id": self.stream_id,
+                    "status": _STATUS[kind],
+                    "last_seq": event.seq,
+                }
+        if self._writer is not None:
+            try:
+                self._writer.submit(event, summary)
+            except Exception as exc:  # the live stream goes on whatever the store does
+                self._on_storage_failure(exc)
         return completed
 
     def _on_storage_failure(self, error: BaseException) -> None:
@@ -220,6 +327,22 @@ class Recording:
             StoreWarning,
             stacklevel=4,
         )
+
+
+_STATUS = {
+    EventKind.COMPLETED: "completed",
+    EventKind.FAILED: "failed",
+    EventKind.INTERRUPTED: "interrupted",
+}
+
+
+def _warn_once(key: str, message: str) -> None:
+    with _WARNED_LOCK:
+        if key in _WARNED:
+            return
+        _WARNED.add(key)
+    log.warning("%s", message)
+    warnings.warn(message, StoreWarning, stacklevel=4)
 
 
 def _describe(error: BaseException) -> tuple[str, str]:

@@ -38,6 +38,7 @@ def run_recorded(
     name: str | None = None,
     tags: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
+    durability: str = "group",
 ) -> RecordedRun:
     """Run ``argv`` through the recording proxy; return once it exited and its calls are committed.
 
@@ -54,6 +55,7 @@ def run_recorded(
         upstreams=resolve_upstreams(upstreams, env, inherit_client_env=True),
         name=name,
         tags=tags,
+        durability=durability,
     )
     with ProxyServer(proxy) as server:
         code = run_command(list(argv), {**env, **server.env})

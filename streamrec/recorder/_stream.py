@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from ..errors import RecorderError
 from ..projection import StreamState
 from ..store import Store
-from ._recording import Recording
+from ._recording import Durability, Recording
 from ._redact import Redact
 
 __all__ = ["RecordedStream", "record"]
@@ -80,6 +80,7 @@ class RecordedStream(Generic[T]):
         try:
             for chunk in source:
                 rec.chunk(chunk)
+                rec.durable()
                 yield chunk
         except GeneratorExit:
             rec.interrupt(_EARLY)
@@ -100,6 +101,7 @@ class RecordedStream(Generic[T]):
         try:
             async for chunk in source:
                 rec.chunk(chunk)
+                await rec.adurable()
                 yield chunk
         except GeneratorExit:
             rec.interrupt(_EARLY)
@@ -185,6 +187,7 @@ def record(
     prompt_template: str | None = None,
     fn_args: Mapping[str, Any] | None = None,
     redact: Redact | None = None,
+    durability: Durability = "group",
 ) -> RecordedStream[T]:
     """Record ``source`` (a sync or async iterable of chunks) as it is iterated.
 
@@ -193,7 +196,9 @@ def record(
     and auth headers are removed before storing). Chunks may be SDK objects,
     dicts, JSON text or bytes, or ``SSEEvent``. A storage failure warns and marks
     the recording failed, never breaking the stream, unless ``strict=True``.
-    ``redact`` hooks change what is stored (not what is yielded).
+    ``redact`` hooks change what is stored (not what is yielded). ``durability``:
+    ``"group"`` (default) commits in groups, ``"chunk"`` commits each chunk before
+    it is yielded (see the README's "Reliability and security").
     """
     recording = Recording(
         api=api,
@@ -205,5 +210,6 @@ def record(
         prompt_template=prompt_template,
         fn_args=fn_args,
         redact=redact,
+        durability=durability,
     )
     return RecordedStream(source, recording)

@@ -15,11 +15,14 @@ give it the inner transport of the same package (``httpx2.HTTPTransport()``).
 from __future__ import annotations
 
 import asyncio
+import logging
+import warnings
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ..errors import StoreError, StoreWarning
 from ..providers import Endpoint, endpoint_for
 from ..store import Store, default_store
 from ._exchange import IDENTITY, Exchange, OnFinish, open_exchange
@@ -29,6 +32,8 @@ __all__ = ["STREAM_ID_EXTENSION", "AsyncRecordingTransport", "RecordingTransport
 
 #: ``response.extensions`` key holding the id a call was recorded under
 STREAM_ID_EXTENSION = "streamrec.stream_id"
+
+log = logging.getLogger("streamrec.recorder")
 
 
 def _bases(name: str) -> tuple[type, ...]:
@@ -64,13 +69,16 @@ class _Common:
         strict: bool,
         on_finish: OnFinish | None,
         redact: Redact | None = None,
+        durability: str = "group",
     ) -> None:
         self._store = store
+        self._durability = durability
         self._redact = redact
         self._name = name
         self._tags = list(tags)
         self._strict = strict
         self._on_finish = on_finish
+        self._warned = False
         self.stream_ids: list[str] = []
         """Ids of the calls recorded through this transport, in the order they started."""
 
@@ -85,10 +93,21 @@ class _Common:
         return endpoint_for(request.method, request.url.path)
 
     def _open(self, request: Any, endpoint: Endpoint) -> Exchange | None:
+        try:
+            store = self.store
+        except StoreError as exc:  # the call goes ahead unrecorded, said once
+            if self._strict:
+                raise
+            if not self._warned:
+                self._warned = True
+                log.warning("streamrec: not recording (%s); calls go ahead", exc)
+                warnings.warn(f"streamrec: not recording ({exc})", StoreWarning, stacklevel=5)
+            return None
         exchange = open_exchange(
             endpoint,
             request.content,
-            store=self.store,
+            durability=self._durability,
+            store=store,
             name=self._name,
             tags=self._tags,
             strict=self._strict,
@@ -124,8 +143,9 @@ class RecordingTransport(_Common, _Transport):
         strict: bool = False,
         on_finish: OnFinish | None = None,
         redact: Redact | None = None,
+        durability: str = "group",
     ) -> None:
-        super().__init__(store, name, tags, strict, on_finish, redact)
+        super().__init__(store, name, tags, strict, on_finish, redact, durability)
         self._inner = transport if transport is not None else httpx.HTTPTransport()
 
     def handle_request(self, request: Any) -> Any:
@@ -153,7 +173,7 @@ class RecordingTransport(_Common, _Transport):
         """Close the inner transport and wait until recorded events are committed."""
         self._inner.close()
         if self._store is not None:
-            self._store.writer.flush()
+            self._store.writer.flush()  # returns at once while the database is away
 
 
 class AsyncRecordingTransport(_Common, _AsyncTransport):
@@ -169,8 +189,9 @@ class AsyncRecordingTransport(_Common, _AsyncTransport):
         strict: bool = False,
         on_finish: OnFinish | None = None,
         redact: Redact | None = None,
+        durability: str = "group",
     ) -> None:
-        super().__init__(store, name, tags, strict, on_finish, redact)
+        super().__init__(store, name, tags, strict, on_finish, redact, durability)
         self._inner = transport if transport is not None else httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: Any) -> Any:
@@ -211,6 +232,7 @@ class _RecordedStream(_ByteStream):
         try:
             for chunk in self._inner:
                 exchange.feed(chunk)
+                exchange.durable()
                 yield chunk
         except Exception as exc:
             exchange.dropped(exc)
@@ -234,6 +256,7 @@ class _AsyncRecordedStream(_AsyncByteStream):
         try:
             async for chunk in self._inner:
                 exchange.feed(chunk)
+                await exchange.adurable()
                 yield chunk
         except Exception as exc:
             exchange.dropped(exc)

@@ -1,6 +1,19 @@
 """The tables: ``events`` (the log, append-only) and ``streams`` (the read model, rebuildable).
 
 One schema for SQLite and PostgreSQL; Alembic's versions must match it (a test checks).
+
+Payloads are kept exactly. ``events.payload`` is TEXT, and most payloads (UTF-8
+JSON) are stored there verbatim with ``encoding`` NULL. Text that one of the
+engines cannot hold in a TEXT column (a NUL, which PostgreSQL refuses; bytes
+that are not UTF-8, which the recorder carries as surrogate escapes) is stored
+with ``encoding = 'json'``: ``payload`` (and ``event``) then hold a JSON string
+literal in ASCII (``"\\u0000"``, ``"\\udcff"``), which decodes to the exact
+text, and so to the exact bytes received. The store encodes and decodes; every
+reader sees the original text.
+
+Read-model columns that cannot hold a value (an integer beyond the column's
+range, an id that is not a string, a name past the column's length) get NULL
+or a truncated string, and ``streams.problems`` says so (a JSON list of text).
 """
 
 from __future__ import annotations
@@ -42,8 +55,10 @@ events = Table(
     Column("kind", String(32), nullable=False),
     Column("t_ns", BigInteger, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("event", String(128), nullable=True),
+    Column("event", Text, nullable=True),
     Column("payload", Text, nullable=False),
+    # NULL: payload/event are the text verbatim; 'json': JSON string literals of it
+    Column("encoding", String(16), nullable=True),
     UniqueConstraint("stream_id", "seq"),
 )
 
@@ -84,6 +99,8 @@ streams = Table(
     Column("meta", Text, nullable=False, default="{}", server_default="{}"),
     # what cache reads saved against paying full input price (exact, like cost)
     Column("cache_savings_nanousd", BigInteger, nullable=True),
+    # values the columns above could not hold (JSON list of text), NULL when none
+    Column("problems", Text, nullable=True),
     Index("ix_streams_started_at", "started_at"),
     Index("ix_streams_status", "status"),
     Index("ix_streams_fingerprint", "fingerprint"),

@@ -17,23 +17,28 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, insert, inspect, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from .. import (
     migrations,
     projection,  # lazy: its pydantic models load when a state is first folded
 )
-from ..errors import NotAStreamrecDatabase, StoreError, UnknownStream
+from ..errors import NotAStreamrecDatabase, StoreError, StoreUnavailable, UnknownStream
 from ..events import EventKind, StoredEvent, utcnow
-from ._engine import make_engine, resolve_url
+from ._engine import make_engine, resolve_url, sqlite_path
 from ._filters import Filters
 from ._schema import events, streams
-from ._summary import summary_row
+from ._summary import fit_row, summary_row
 
 if TYPE_CHECKING:
     from ..projection import StreamState
 
 __all__ = ["Progress", "Store", "as_store", "default_store"]
+
+_APPEND_BUSY_TIMEOUT_MS = 1000
+# SQLite errors that are about the statement or the file, not a passing lock or outage
+_PERMANENT = ("no such table", "no such column", "syntax error", "readonly database", "constraint")
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: called as long maintenance work advances."""
@@ -57,16 +62,76 @@ class Store:
         create: bool = True,
         migrate: bool = False,
         recover: bool = True,
+        offline_ok: bool = False,
+        buffer_bytes: int | None = None,
     ) -> None:
         self.url = resolve_url(url)
         self.engine: Engine = make_engine(self.url)
         self._writer_engine: Engine | None = None
+        self._append_engine: Engine | None = None
         self._writer: Any = None
         self._lock = threading.Lock()
-        self._open(create, migrate)
-        if recover:
-            # the design's "next open": streams whose recorder on this host died
-            self.recover(local_only=True)
+        self._open_lock = threading.RLock()
+        self._buffer_bytes = buffer_bytes
+        self._create, self._migrate, self._recover = create, migrate, recover
+        self._ready = False
+        self._opener: int | None = None
+        self.unavailable: StoreUnavailable | None = None
+        """Why the store could not be opened yet (``offline_ok``); None once it is open."""
+        try:
+            self._ensure_open()
+        except StoreUnavailable as exc:
+            if not offline_ok:
+                self.engine.dispose()
+                raise
+            # recording paths: the writer buffers and opens the store once it is back
+            self.unavailable = exc
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def _ensure_open(self) -> None:
+        """Check (and on first use create) the schema, once; retried while the database is away."""
+        if self._ready or self._opener == threading.get_ident():
+            return
+        with self._open_lock:
+            if self._ready:
+                return
+            self._opener = threading.get_ident()  # the checks below come back through _errors
+            try:
+                self._check_path(self._create)
+                self._open(self._create, self._migrate)
+                if self._recover:
+                    # the design's "next open": streams whose recorder on this host died
+                    with contextlib.suppress(StoreUnavailable):
+                        self.recover(local_only=True)
+            finally:
+                self._opener = None
+            self._ready = True
+            self.unavailable = None
+
+    def _check_path(self, create: bool) -> None:
+        """An SQLite file must exist unless we may create it, in a directory we can create."""
+        path = sqlite_path(self.url)
+        if path is None:
+            return
+        if path.exists():
+            if path.is_dir():
+                raise StoreError(f"{path} is a directory, not an SQLite database file")
+            return
+        if not create:
+            raise StoreError(f"no streamrec database at {path} (check the path or --db)")
+        parent = path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StoreError(
+                f"cannot create {path}: a parent of it is a file, not a directory"
+            ) from None
+        except OSError as exc:
+            raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from None
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise StoreError(f"cannot create {path}: {parent} is not writable")
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -88,6 +153,7 @@ class Store:
                 )
             if not create:
                 raise NotAStreamrecDatabase(f"{self.display_url} is not a streamrec database yet")
+            self._use_wal()
             self.upgrade()
         elif current != head:
             known = {s.revision for s in _script().walk_revisions()}
@@ -107,9 +173,28 @@ class Store:
 
     def _inspect(self) -> tuple[str | None, set[str]]:
         with self._errors("open the database"):
-            current = migrations.current_revision(self.engine)
             tables = set(inspect(self.engine).get_table_names())
+            try:
+                current = migrations.current_revision(self.engine)
+            except (DBAPIError, OperationalError):
+                raise
+            except Exception as exc:  # an alembic_version table that is not Alembic's
+                raise NotAStreamrecDatabase(
+                    f"{self.display_url} has a broken alembic_version table ({exc}); "
+                    "not a streamrec database this version can open"
+                ) from None
         return current, tables
+
+    def _use_wal(self) -> None:
+        """Switch a new SQLite file to WAL (persistent in the file: done once, at creation)."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self._errors("create the database"):
+            raw = self.engine.raw_connection()  # outside a transaction, as the pragma needs
+            try:
+                raw.cursor().execute("PRAGMA journal_mode=WAL")
+            finally:
+                raw.close()
 
     @property
     def display_url(self) -> str:
@@ -126,6 +211,15 @@ class Store:
             self._writer_engine = make_engine(self.url, writer=True)
         return self._writer_engine
 
+    def _appender(self) -> Engine:
+        # appends wait on another SQLite writer only briefly: past that the writer
+        # buffers and retries (StoreUnavailable) instead of holding a stream's end
+        if self._append_engine is None:
+            self._append_engine = make_engine(
+                self.url, writer=True, busy_timeout_ms=_APPEND_BUSY_TIMEOUT_MS
+            )
+        return self._append_engine
+
     def revision(self) -> str | None:
         """The schema revision the database is at."""
         with self._errors("read the schema revision"):
@@ -133,18 +227,24 @@ class Store:
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
+        self._ensure_open()
         try:
             yield
         except StoreError:
             raise
         except (DBAPIError, OperationalError) as exc:
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [repr(exc)])[0]
             if "not a database" in reason or "malformed" in reason:
                 raise NotAStreamrecDatabase(
                     f"{self.display_url} is not a readable database: {reason}"
                 ) from exc
-            raise StoreError(f"could not {doing} at {self.display_url}: {reason}") from exc
+            message = f"could not {doing} at {self.display_url}: {reason}"
+            if _transient(exc, reason):
+                raise StoreUnavailable(message) from exc
+            raise StoreError(message) from exc
         except SQLAlchemyError as exc:
+            if isinstance(exc, SATimeoutError):  # no pooled connection came back in time
+                raise StoreUnavailable(f"could not {doing} at {self.display_url}: {exc}") from exc
             raise StoreError(f"could not {doing} at {self.display_url}: {exc}") from exc
 
     # -- writing -----------------------------------------------------------------------
@@ -156,7 +256,7 @@ class Store:
             if self._writer is None:
                 from ._writer import Writer
 
-                self._writer = Writer(self)
+                self._writer = Writer(self, max_buffer_bytes=self._buffer_bytes)
             return self._writer
 
     def append(
@@ -168,26 +268,14 @@ class Store:
         ``chunk_count``/``last_seq`` forward; ``summaries`` (full rows, from the
         projection) replace what the row holds.
         """
-        engine = self._write_engine()
-        rows = [
-            {
-                "stream_id": e.stream_id,
-                "seq": e.seq,
-                "kind": e.kind.value,
-                "t_ns": e.t_ns,
-                "recorded_at": e.recorded_at,
-                "event": e.event,
-                "payload": e.payload,
-            }
-            for e in batch
-        ]
+        rows = [_event_row(e) for e in batch]
         progress: dict[str, list[int]] = {}
         for e in batch:
             seen = progress.setdefault(e.stream_id, [0, -1])
             seen[0] += e.kind is EventKind.CHUNK
             seen[1] = max(seen[1], e.seq)
         starts = [e for e in batch if e.kind is EventKind.STARTED]
-        with self._errors("append events"), engine.begin() as conn:
+        with self._errors("append events"), self._appender().begin() as conn:
             for started in starts:
                 conn.execute(insert(streams), [_started_row(started)])
             if rows:
@@ -211,7 +299,7 @@ class Store:
     def mark_failed(self, stream_id: str, reason: str) -> None:
         """Mark a stream failed in the read model (its events could not be stored)."""
         error = json.dumps({"type": "StoreError", "message": reason})
-        with self._errors("mark a stream failed"), self.engine.begin() as conn:
+        with self._errors("mark a stream failed"), self._appender().begin() as conn:
             updated = conn.execute(
                 update(streams)
                 .where(streams.c.stream_id == stream_id)
@@ -221,17 +309,19 @@ class Store:
                 conn.execute(
                     insert(streams),
                     [
-                        {
-                            "stream_id": stream_id,
-                            "tags": "[]",
-                            "status": "failed",
-                            "error": error,
-                            "chunk_count": 0,
-                            "malformed_chunks": 0,
-                            "usage_reported": False,
-                            "tool_call_count": 0,
-                            "last_seq": -1,
-                        }
+                        fit_row(
+                            {
+                                "stream_id": stream_id,
+                                "tags": "[]",
+                                "status": "failed",
+                                "error": error,
+                                "chunk_count": 0,
+                                "malformed_chunks": 0,
+                                "usage_reported": False,
+                                "tool_call_count": 0,
+                                "last_seq": -1,
+                            }
+                        )
                     ],
                 )
 
@@ -241,8 +331,9 @@ class Store:
             self._writer.close()
             self._writer = None
         self.engine.dispose()
-        if self._writer_engine is not None:
-            self._writer_engine.dispose()
+        for engine in (self._writer_engine, self._append_engine):
+            if engine is not None:
+                engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -446,7 +537,15 @@ class Store:
                 problems.append(f"{stream_id}: seq is not gapless from 0")
             if not stored or stored[0].kind is not EventKind.STARTED:
                 problems.append(f"{stream_id}: does not begin with stream.started")
-            expected = summary_row(projection.project(stored), stored[-1].seq if stored else -1)
+            if stored and stored[-1].kind in _OPEN_KINDS:
+                # still recording (or its recorder died): its row is written whole only
+                # at the end, and more events may have landed since the log was read
+                continue
+            try:
+                expected = summary_row(projection.project(stored), stored[-1].seq if stored else -1)
+            except Exception as exc:  # a projection bug must not hide the other streams
+                problems.append(f"{stream_id}: events cannot be folded: {exc!r}")
+                continue
             actual = self.stream(stream_id)
             for key, value in expected.items():
                 if not _same(actual.get(key), value):
@@ -484,7 +583,9 @@ class Store:
             try:
                 self._close_interrupted(self.events(stream_id), "recorder process died")
             except StoreError:
-                continue  # another process recovered it first
+                if self.stream(stream_id)["status"] != "recording":
+                    continue  # another process recovered it first
+                raise  # the store cannot be written: say so, not "0 recovered"
             recovered.append(stream_id)
         return recovered
 
@@ -532,26 +633,72 @@ class Store:
             return grant_reader(self._write_engine())
 
 
-def _started_row(started: StoredEvent) -> dict[str, Any]:
-    payload = started.model()
+def _event_row(e: StoredEvent) -> dict[str, Any]:
+    payload, event, encoding = encode_payload(e.payload, e.event)
     return {
-        "stream_id": started.stream_id,
-        "name": getattr(payload, "name", None),
-        "tags": json.dumps(getattr(payload, "tags", [])),
-        "provider": getattr(payload, "provider", None),
-        "api": getattr(payload, "api", None),
-        "requested_model": getattr(payload, "model", None),
-        "model": getattr(payload, "model", None),
-        "status": "recording",
-        "started_at": started.recorded_at,
-        "chunk_count": 0,
-        "malformed_chunks": 0,
-        "usage_reported": False,
-        "tool_call_count": 0,
-        "fingerprint": getattr(payload, "fingerprint", None),
-        "last_seq": -1,
-        "meta": json.dumps(dict(getattr(payload, "metadata", None) or {}), sort_keys=True),
+        "stream_id": e.stream_id,
+        "seq": e.seq,
+        "kind": e.kind.value,
+        "t_ns": e.t_ns,
+        "recorded_at": e.recorded_at,
+        "event": event,
+        "payload": payload,
+        "encoding": encoding,
     }
+
+
+def _storable(text: str) -> bool:
+    if text.isascii():
+        return "\x00" not in text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes of bytes that were not UTF-8
+        return False
+    return "\x00" not in text
+
+
+def encode_payload(payload: str, event: str | None) -> tuple[str, str | None, str | None]:
+    """(payload, event, encoding) as stored: verbatim, or JSON string literals (``'json'``)
+    when either holds text a TEXT column cannot keep on both engines."""
+    if _storable(payload) and (event is None or _storable(event)):
+        return payload, event, None
+    return json.dumps(payload), None if event is None else json.dumps(event), "json"
+
+
+def decode_payload(payload: str, event: str | None, encoding: str | None) -> tuple[str, str | None]:
+    """The text ``encode_payload`` was given."""
+    if encoding is None:
+        return payload, event
+    if encoding != "json":
+        raise StoreError(f"payload encoding {encoding!r} is unknown to this streamrec")
+    return json.loads(payload), None if event is None else json.loads(event)
+
+
+def _started_row(started: StoredEvent) -> dict[str, Any]:
+    try:
+        payload: Any = started.model()
+    except ValueError:  # not the request we wrote; the log keeps it, the row stays bare
+        payload = None
+    return fit_row(
+        {
+            "stream_id": started.stream_id,
+            "name": getattr(payload, "name", None),
+            "tags": json.dumps(getattr(payload, "tags", [])),
+            "provider": getattr(payload, "provider", None),
+            "api": getattr(payload, "api", None),
+            "requested_model": getattr(payload, "model", None),
+            "model": getattr(payload, "model", None),
+            "status": "recording",
+            "started_at": started.recorded_at,
+            "chunk_count": 0,
+            "malformed_chunks": 0,
+            "usage_reported": False,
+            "tool_call_count": 0,
+            "fingerprint": getattr(payload, "fingerprint", None),
+            "last_seq": -1,
+            "meta": json.dumps(dict(getattr(payload, "metadata", None) or {}), sort_keys=True),
+        }
+    )
 
 
 def _interrupted(reason: str) -> str:
@@ -562,13 +709,17 @@ def _interrupted(reason: str) -> str:
 
 _KINDS = {k.value: k for k in EventKind}
 _BACK = re.compile(r"^(?:latest|-([1-9]\d*))$")
+# a stream whose last event is one of these has not ended (tool results follow an end)
+_OPEN_KINDS = frozenset({EventKind.STARTED, EventKind.CHUNK})
 
 
 def _stored(row: Any) -> StoredEvent:
     # positional unpacking: replay reads every row through here, and it is the hot path
-    position, stream_id, seq, kind, t_ns, recorded_at, event, payload = row
+    position, stream_id, seq, kind, t_ns, recorded_at, event, payload, encoding = row
     if recorded_at.tzinfo is None:
         recorded_at = recorded_at.replace(tzinfo=timezone.utc)
+    if encoding is not None:
+        payload, event = decode_payload(payload, event, encoding)
     return StoredEvent(stream_id, seq, _KINDS[kind], t_ns, recorded_at, payload, event, position)
 
 
@@ -589,6 +740,15 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, datetime) and isinstance(b, datetime):
         return _aware(a) == _aware(b)
     return bool(a == b)
+
+
+def _transient(exc: BaseException, reason: str) -> bool:
+    """Whether a driver error means "not now" (unreachable, restarted, locked), not "never"."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    return not any(p in reason.lower() for p in _PERMANENT)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -632,5 +792,6 @@ def as_store(store: Store | str | os.PathLike[str] | None) -> Store:
     with _DEFAULT_LOCK:
         opened = _OPENED.get(url)
         if opened is None:
-            opened = _OPENED[url] = Store(url)
+            # a database that is down now is opened by the writer when it is back
+            opened = _OPENED[url] = Store(url, offline_ok=True)
         return opened

@@ -1,11 +1,24 @@
 """The one writer: takes events off the live stream's path and commits them in groups.
 
-Recorders hand events to ``submit`` (a queue put, no I/O); a daemon thread
-commits whatever has gathered every ``interval`` seconds, at once when someone
-waits on ``flush`` (stream end), and at interpreter exit. A batch that fails is
-retried, then split per stream so one bad stream cannot take others down; a
-stream whose events could not be stored is reported to its listener and marked
-failed, and the live stream goes on.
+Recorders hand events to ``submit`` (a list append under a lock, no I/O); a
+daemon thread commits whatever has gathered every ``interval`` seconds, at once
+when someone waits on ``flush`` (stream end, or every chunk with
+``durability="chunk"``), and at interpreter exit.
+
+Two kinds of failure are told apart, because they need opposite answers:
+
+- The database is unreachable or locked (``StoreUnavailable``): nothing is wrong
+  with the events. They stay in memory, in order, and the writer retries with
+  backoff (up to ``_MAX_BACKOFF_S`` apart) until the database takes them. The
+  buffer is bounded (``max_buffer_bytes``, default 64 MiB of payload, or
+  ``$STREAMREC_BUFFER_MB``): an event that would pass the bound is dropped with
+  every later event of its stream, and that stream is marked failed (naming
+  the loss) as soon as the database accepts writes again. Waiters on ``flush``
+  are released while the database is away, so no consumer stalls on it.
+- Anything else a write raises is about the data: the batch is split per stream,
+  and only the streams whose own events fail are marked failed, with the reason.
+
+The thread survives every exception; later recordings in the process are stored.
 """
 
 from __future__ import annotations
@@ -13,63 +26,128 @@ from __future__ import annotations
 import atexit
 import contextlib
 import inspect
-import queue
+import logging
+import os
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreUnavailable
 from ..events import StoredEvent
 
 if TYPE_CHECKING:
     from ._store import Store
 
-__all__ = ["Writer"]
+__all__ = ["BUFFER_ENV_VAR", "DEFAULT_BUFFER_BYTES", "Writer"]
+
+log = logging.getLogger("streamrec.store")
 
 FailureListener = Callable[[BaseException], None]
-_RETRY_DELAYS = (0.05, 0.25, 1.0)
+BUFFER_ENV_VAR = "STREAMREC_BUFFER_MB"
+DEFAULT_BUFFER_BYTES = 64 << 20
+_EVENT_OVERHEAD = 200  # bytes counted per event beside its payload (ids, timings, the row)
+_FIRST_BACKOFF_S = 0.05
+_MAX_BACKOFF_S = 2.0
+# at interpreter exit, how long to keep retrying a database that is away
+_EXIT_GRACE_S = 5.0
 
 
 @dataclass(slots=True)
 class _Item:
     event: StoredEvent
-    summary: dict[str, Any] | None = None
+    summary: dict[str, Any] | None
+    size: int
+    number: int = 0  # order of submission
 
 
-@dataclass(slots=True)
-class _Flush:
-    done: Future[None] = field(default_factory=Future)
-
-
-_STOP = object()
+def _buffer_bound(explicit: int | None) -> int:
+    if explicit is not None:
+        return explicit
+    raw = os.environ.get(BUFFER_ENV_VAR)
+    if raw:
+        try:
+            return int(float(raw) * (1 << 20))
+        except ValueError:
+            log.warning("streamrec: ignoring %s=%r (not a number of MiB)", BUFFER_ENV_VAR, raw)
+    return DEFAULT_BUFFER_BYTES
 
 
 class Writer:
     """Group-commit writer for one store; thread-safe, shared by every recording in the process."""
 
-    def __init__(self, store: Store, *, interval: float = 0.02, max_batch: int = 5000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float = 0.02,
+        max_batch: int = 5000,
+        max_buffer_bytes: int | None = None,
+    ) -> None:
         self._store = store
         self._interval = interval
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._listeners: dict[str, FailureListener] = {}
-        self._failed: set[str] = set()
+        self.max_buffer_bytes = _buffer_bound(max_buffer_bytes)
+        """Bound on the payload bytes held while the database is away (see the module doc)."""
+        self._cond = threading.Condition(threading.Lock())
+        self._pending: list[_Item] = []  # submitted, not yet committed or given up, in order
+        self._bytes = 0
+        self._submitted = 0  # number of the last item put in _pending
+        self._waiters: list[tuple[int, Future[bool]]] = []
+        self._give_up_at = 0.0
+        self._urgent = False
+        self._stopping = False
         self._closed = False
+        self._listeners: dict[str, FailureListener] = {}
+        self._failed: set[str] = set()  # streams given up: later events are not stored
+        self._dropped: dict[str, int] = {}  # stream -> events dropped past the bound
+        self.unavailable: StoreError | None = None
+        """Why the database is not taking writes right now; None while it is."""
         self._thread = threading.Thread(target=self._run, name="streamrec-writer", daemon=True)
         self._thread.start()
         atexit.register(self.close)
 
+    # -- what recorders call ---------------------------------------------------------------
+
     def submit(self, event: StoredEvent, summary: dict[str, Any] | None = None) -> None:
         """Queue an event (and, for a terminal one, its read-model row). Never blocks on I/O."""
+        item = _Item(event, summary, len(event.payload) + _EVENT_OVERHEAD)
         if self._closed:
             # after interpreter-exit close: write through rather than lose it
-            self._commit([_Item(event, summary)])
+            self._write_through(item)
             return
-        self._queue.put(_Item(event, summary))
+        stream_id = event.stream_id
+        tell: FailureListener | None = None
+        with self._cond:
+            if stream_id in self._failed:
+                if summary is not None:  # its end: nothing more will come
+                    self._failed.discard(stream_id)
+                return
+            if stream_id in self._dropped:
+                self._dropped[stream_id] += 1
+                return
+            if self._pending and self._bytes + item.size > self.max_buffer_bytes:
+                self._dropped[stream_id] = 1
+                tell = self._listeners.get(stream_id)
+                log.warning(
+                    "streamrec: recording %s is losing events: the write buffer (%d MiB) is "
+                    "full while the database is unavailable (%s); it will be marked failed",
+                    stream_id,
+                    self.max_buffer_bytes >> 20,
+                    self.unavailable,
+                )
+            else:
+                self._submitted += 1
+                item.number = self._submitted
+                self._pending.append(item)
+                self._bytes += item.size
+                if len(self._pending) == 1 or summary is not None:
+                    self._cond.notify()
+        if tell is not None:
+            tell(StoreError(self._drop_reason(stream_id)))
 
     def listen(self, stream_id: str, listener: FailureListener) -> None:
         """Call ``listener(exc)`` if events of ``stream_id`` cannot be stored.
@@ -84,108 +162,226 @@ class Writer:
         else:
             self._listeners[stream_id] = listener
 
-    def flush_future(self) -> Future[None]:
-        """A future that resolves once everything submitted before it is committed."""
-        marker = _Flush()
-        if self._closed or not self._thread.is_alive():
-            marker.done.set_result(None)
-        else:
-            self._queue.put(marker)
-        return marker.done
+    def flush_future(self) -> Future[bool]:
+        """A future that resolves once everything submitted before it is committed (True), or
+        at once while the database is unavailable (False: the events are buffered, not lost)."""
+        done: Future[bool] = Future()
+        with self._cond:
+            if not self._pending or self._closed or not self._thread.is_alive():
+                done.set_result(not self._pending)
+            elif self.unavailable is not None:
+                done.set_result(False)
+            else:
+                self._waiters.append((self._submitted, done))
+                self._urgent = True
+                self._cond.notify()
+        return done
 
-    def flush(self, timeout: float | None = 30.0) -> None:
-        """Wait until everything submitted so far is committed."""
-        self.flush_future().result(timeout)
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait until everything submitted so far is committed; False if it is only buffered."""
+        return self.flush_future().result(timeout)
 
-    def close(self) -> None:
-        """Commit what is queued and stop the thread (idempotent; runs at exit)."""
+    @property
+    def buffered(self) -> int:
+        """Events submitted and not yet committed."""
+        with self._cond:
+            return len(self._pending)
+
+    def close(self, grace: float = _EXIT_GRACE_S) -> None:
+        """Commit what is queued and stop the thread (idempotent; runs at exit).
+
+        While the database is away, keeps retrying for ``grace`` seconds; what is still
+        buffered then is lost, and the log names its streams.
+        """
         if self._closed:
             return
+        with self._cond:
+            self._stopping = True
+            self._give_up_at = time.monotonic() + grace
+            self._cond.notify()
         if self._thread.is_alive():
-            self._queue.put(_STOP)
-            self._thread.join(timeout=60)
-        self._closed = True
+            self._thread.join(timeout=grace + 60)
+        with self._cond:
+            self._closed = True
+            lost = {i.event.stream_id for i in self._pending}
+            self._release_waiters(force=True)
+        if lost:
+            log.warning(
+                "streamrec: the database stayed unavailable at exit; not stored: %s",
+                ", ".join(sorted(lost)),
+            )
         atexit.unregister(self.close)
 
     # -- the thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
+        backoff = 0.0
         while True:
-            first = self._queue.get()
-            batch: list[_Item] = []
-            waiters: list[_Flush] = []
-            stop = self._take(first, batch, waiters)
-            deadline = time.monotonic() + self._interval
-            while not stop and not waiters and len(batch) < self._max_batch:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
-                stop = self._take(item, batch, waiters)
-            # drain whatever else is already queued without waiting
-            while not stop and len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                stop = self._take(item, batch, waiters)
-            if batch:
-                self._commit(batch)
-            for waiter in waiters:
-                waiter.done.set_result(None)
-            if stop:
-                return
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                if backoff:
+                    if self._stopping and time.monotonic() >= self._give_up_at:
+                        return
+                    self._cond.wait(backoff)  # a close wakes us early; the wait is the backoff
+                elif not (self._urgent or self._stopping):
+                    self._cond.wait(self._interval)  # let a group gather
+                self._urgent = False
+                batch = self._pending[: self._max_batch]
+            try:
+                available = self._commit(batch)
+            except Exception:  # a bug of ours must not end recording in this process
+                log.exception("streamrec: the writer failed on a batch; its streams are marked")
+                self._give_up(batch, StoreError("internal error in the writer (see the log)"))
+                available = True
+            if available:
+                backoff = 0.0
+                self._finish_dropped()
+            else:
+                backoff = min(max(backoff * 2, _FIRST_BACKOFF_S), _MAX_BACKOFF_S)
 
-    def _take(self, item: Any, batch: list[_Item], waiters: list[_Flush]) -> bool:
-        if item is _STOP:
-            return True
-        if isinstance(item, _Flush):
-            waiters.append(item)
-        else:
-            batch.append(item)
-        return False
-
-    def _commit(self, batch: Sequence[_Item]) -> None:
-        batch = [i for i in batch if i.event.stream_id not in self._failed]
-        if not batch:
-            return
-        error = self._try(batch)
-        if error is None:
+    def _commit(self, batch: Sequence[_Item]) -> bool:
+        """Store ``batch``; False if the database is unavailable (the batch stays pending)."""
+        try:
+            self._append(batch)
+        except StoreUnavailable as exc:
+            self._outage(exc)
+            return False
+        except Exception as exc:
+            by_stream: dict[str, list[_Item]] = {}
             for item in batch:
-                if item.summary is not None:  # its terminal event: nothing left to report
-                    self._listeners.pop(item.event.stream_id, None)
-            return
-        # split per stream: only the streams whose own events fail are lost
-        by_stream: dict[str, list[_Item]] = {}
-        for item in batch:
-            by_stream.setdefault(item.event.stream_id, []).append(item)
-        for stream_id, items in by_stream.items():
-            stream_error = self._try(items, retries=()) if len(by_stream) > 1 else error
-            if stream_error is not None:
-                self._fail(stream_id, stream_error)
+                by_stream.setdefault(item.event.stream_id, []).append(item)
+            if len(by_stream) == 1:
+                self._give_up(batch, exc)
+                return True
+            # split per stream: only the streams whose own events fail are lost
+            for items in by_stream.values():
+                try:
+                    self._append(items)
+                except StoreUnavailable as again:
+                    self._outage(again)
+                    return False
+                except Exception as own:
+                    self._give_up(items, own)
+                else:
+                    self._committed(items)
+            return True
+        self._committed(batch)
+        return True
 
-    def _try(
-        self, items: Sequence[_Item], retries: Sequence[float] = _RETRY_DELAYS
-    ) -> StoreError | None:
+    def _append(self, items: Sequence[_Item]) -> None:
         events = [i.event for i in items]
         summaries = [i.summary for i in items if i.summary is not None]
-        for delay in (*retries, None):
-            try:
-                self._store.append(events, summaries)
-                return None
-            except StoreError as exc:
-                if delay is None:
-                    return exc
-                time.sleep(delay)
-        return None  # pragma: no cover - the loop always returns
+        self._store.append(events, summaries)
 
-    def _fail(self, stream_id: str, error: StoreError) -> None:
-        self._failed.add(stream_id)
+    def _outage(self, exc: StoreUnavailable) -> None:
+        with self._cond:
+            first = self.unavailable is None
+            self.unavailable = exc
+            held = len(self._pending)
+            self._release_waiters(force=True)
+        if first:
+            log.warning(
+                "streamrec: the database is unavailable (%s); keeping %d event(s) in memory "
+                "(up to %d MiB) and retrying",
+                exc,
+                held,
+                self.max_buffer_bytes >> 20,
+            )
+
+    def _committed(self, items: Sequence[_Item]) -> None:
+        ended = [i.event.stream_id for i in items if i.summary is not None]
+        with self._cond:
+            if self.unavailable is not None:
+                log.warning(
+                    "streamrec: the database is back; writing %d buffered event(s)",
+                    len(self._pending),
+                )
+                self.unavailable = None
+            self._remove(items)
+            for stream_id in ended:  # its terminal event: nothing left to report
+                self._listeners.pop(stream_id, None)
+
+    def _give_up(self, items: Sequence[_Item], error: BaseException) -> None:
+        """Events of these streams cannot be stored: drop them (and later ones), mark the streams."""
+        ids = list(dict.fromkeys(i.event.stream_id for i in items))
+        with self._cond:
+            self._failed.update(ids)
+        # told and marked before waiters are released, so a flush sees the failure
+        for stream_id in ids:
+            self._mark(stream_id, f"events could not be stored: {_reason(error)}", error)
+        with self._cond:
+            self._remove([i for i in self._pending if i.event.stream_id in self._failed])
+
+    def _finish_dropped(self) -> None:
+        """Mark the streams that lost events past the bound, once their kept events are in."""
+        with self._cond:
+            if not self._dropped:
+                return
+            still = {i.event.stream_id for i in self._pending}
+            ready = [s for s in self._dropped if s not in still]
+        for stream_id in ready:
+            reason = self._drop_reason(stream_id)
+            try:
+                self._store.mark_failed(stream_id, reason)
+            except StoreError:
+                return  # the database went away again: next time
+            with self._cond:
+                self._dropped.pop(stream_id, None)
+                self._failed.add(stream_id)
+            log.warning("streamrec: recording %s marked failed: %s", stream_id, reason)
+            self._tell(stream_id, StoreError(reason))
+
+    def _drop_reason(self, stream_id: str) -> str:
+        return (
+            f"{self._dropped.get(stream_id, 0)} event(s) dropped: the write buffer "
+            f"({self.max_buffer_bytes >> 20} MiB) was full while the database was unavailable"
+        )
+
+    def _mark(self, stream_id: str, reason: str, error: BaseException) -> None:
+        log.warning("streamrec: recording %s: %s", stream_id, reason)
+        self._tell(stream_id, error if isinstance(error, StoreError) else StoreError(reason))
+        with contextlib.suppress(Exception):  # the database is gone; the listener was told
+            self._store.mark_failed(stream_id, reason)
+
+    def _tell(self, stream_id: str, error: BaseException) -> None:
         listener = self._listeners.pop(stream_id, None)
         if listener is not None:
-            listener(error)
-        with contextlib.suppress(StoreError):  # the database is gone; the listener was told
-            self._store.mark_failed(stream_id, str(error))
+            with contextlib.suppress(Exception):
+                listener(error)
+
+    def _remove(self, items: Sequence[_Item]) -> None:
+        """Take ``items`` out of the pending list (caller holds the lock) and release waiters."""
+        if not items:
+            return
+        gone = {id(i) for i in items}
+        self._pending = [i for i in self._pending if id(i) not in gone]
+        self._bytes -= sum(i.size for i in items)
+        self._release_waiters()
+
+    def _release_waiters(self, *, force: bool = False) -> None:
+        # _pending keeps submission order: everything up to ``target`` is out once the
+        # oldest pending item is younger than it
+        oldest = self._pending[0].number if self._pending else self._submitted + 1
+        keep = []
+        for target, future in self._waiters:
+            if oldest > target:
+                future.set_result(True)
+            elif force:
+                future.set_result(False)
+            else:
+                keep.append((target, future))
+        self._waiters = keep
+
+    def _write_through(self, item: _Item) -> None:
+        try:
+            self._append([item])
+        except Exception as exc:
+            self._tell(item.event.stream_id, exc)
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
