@@ -141,7 +141,10 @@ def test_vacuum_gives_space_back_on_sqlite(sqlite_url: str) -> None:
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/cli.db"
+    """An empty store (read commands refuse a path where there is none)."""
+    url = f"sqlite:///{tmp_path}/cli.db"
+    Store(url).close()
+    return url
 
 
 def _two(db: str) -> list[str]:

@@ -120,7 +120,9 @@ class Store:
                 raise StoreError(f"{path} is a directory, not an SQLite database file")
             return
         if not create:
-            raise StoreError(f"no streamrec database at {path} (check the path or --db)")
+            raise NotAStreamrecDatabase(
+                f"{path} does not exist, so it is not a streamrec database (check the path or --db)"
+            )
         parent = path.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
