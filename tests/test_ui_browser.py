@@ -357,17 +357,24 @@ def test_history_page_charts_with_the_same_filters(
     _screenshot(driver, "history")
 
     _open(driver, site + "/history?provider=anthropic")
-    labels = driver.execute_script(
-        "return window.streamrecCharts.cost.data.datasets.map(d => d.label)"
+    labels = _wait(
+        driver,
+        lambda: driver.execute_script(
+            "return window.streamrecCharts && window.streamrecCharts.cost.data.datasets"
+            ".map(d => d.label)"
+        ),
     )
     assert labels == ["claude-haiku-4-5-20251001"]
     assert _console_errors(driver) == []
 
     # the metadata filter: carol's streams are the four gpt-4o ones, over three days
     _open(driver, site + "/history?meta=user%3Dcarol")
-    found = driver.execute_script(
-        "const c = window.streamrecCharts.cost;"
-        "return {labels: c.data.labels, models: c.data.datasets.map(d => d.label)}"
+    found = _wait(
+        driver,
+        lambda: driver.execute_script(
+            "const c = window.streamrecCharts && window.streamrecCharts.cost;"
+            "return c && {labels: c.data.labels, models: c.data.datasets.map(d => d.label)}"
+        ),
     )
     assert found["models"] == ["gpt-4o-2024-08-06"]
     assert found["labels"] == ["2026-11-03", "2026-11-10", "2026-12-01"]

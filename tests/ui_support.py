@@ -61,7 +61,7 @@ def record_every_format(url: str, upstream: Upstream) -> Recorded:
             for scenario in SCENARIOS[kind]:
                 proxy = RecordingProxy(
                     store=store,
-                    upstreams=dict.fromkeys(("openai", "anthropic", "google"), upstream.base_url),
+                    upstreams=_upstreams(upstream),
                     name=kind,
                     tags=[scenario],
                 )
@@ -82,7 +82,7 @@ def record_every_format(url: str, upstream: Upstream) -> Recorded:
         for _ in range(2):
             proxy = RecordingProxy(
                 store=store,
-                upstreams=dict.fromkeys(("openai", "anthropic", "google"), upstream.base_url),
+                upstreams=_upstreams(upstream),
                 name="again",
             )
             with ProxyServer(proxy) as server:
@@ -98,6 +98,15 @@ def record_every_format(url: str, upstream: Upstream) -> Recorded:
         # weeks of history with metadata, for the history page and the metadata filter
         recorded.history = populate(store)
     return recorded
+
+
+def _upstreams(upstream: Upstream) -> dict[str, str]:
+    """Each provider's base URL as its SDK takes it (openai's ends in /v1)."""
+    return {
+        "openai": upstream.openai_base_url,
+        "anthropic": upstream.anthropic_base_url,
+        "google": upstream.google_base_url,
+    }
 
 
 def _settle(store: Store, proxy: RecordingProxy, timeout: float = 5.0) -> None:

@@ -35,6 +35,7 @@ __all__ = ["ui_app"]
 _HERE = Path(__file__).parent
 #: replay speeds the page offers (0 = instant)
 _CHOICES_TTL_S = 60.0
+_CHOICES_FROM = 5000
 SPEEDS = (("1", "as recorded"), ("2", "2x faster"), ("10", "10x faster"), ("0", "instant"))
 
 
@@ -86,7 +87,7 @@ def ui_app(store: Store) -> Starlette:
                 "filters": form,
                 "statuses": STATUSES,
                 "sorts": list(SORTS),
-                "choices": _choices(),
+                "choices": _choices(form),
             },
         )
 
@@ -98,24 +99,30 @@ def ui_app(store: Store) -> Starlette:
         listing = list_streams(store, form.filters(), sort=sort, descending=descending, page=page)
         return JSONResponse(listing.as_json())
 
-    # the distinct providers, apis and models for the filter menus: a scan on a large
-    # store, so read at most once a minute, not on every page load
-    choices: dict[str, Any] = {"at": 0.0, "values": {}}
+    # the providers, apis and models offered in the filter menus: those of the most recent
+    # streams (a DISTINCT over a million rows is a full scan; the newest rows are an index
+    # walk), read at most once a minute
+    choices: dict[str, Any] = {"at": -_CHOICES_TTL_S, "values": {}}
 
-    def _choices() -> dict[str, list[str]]:
+    def _choices(form: FilterForm) -> dict[str, list[str]]:
         if time.monotonic() - choices["at"] > _CHOICES_TTL_S:
+            recent = (
+                select(streams.c.provider, streams.c.api, streams.c.model)
+                .order_by(streams.c.stream_id.desc())
+                .limit(_CHOICES_FROM)
+            )
             with store._errors("list filter values"), store.engine.connect() as conn:
-                choices["values"] = {
-                    key: sorted(
-                        str(v)
-                        for v in conn.execute(select(streams.c[key]).distinct()).scalars()
-                        if v
-                    )
-                    for key in ("provider", "api", "model")
-                }
+                rows = conn.execute(recent).all()
+            choices["values"] = {
+                key: {str(r[i]) for r in rows if r[i]}
+                for i, key in enumerate(("provider", "api", "model"))
+            }
             choices["at"] = time.monotonic()
-        values: dict[str, list[str]] = choices["values"]
-        return values
+        # what the form asks for is always on offer, recent or not
+        return {
+            key: sorted(values | ({getattr(form, key)} if getattr(form, key) else set()))
+            for key, values in choices["values"].items()
+        }
 
     def stream_page(request: Request) -> Response:
         try:
@@ -198,10 +205,9 @@ def ui_app(store: Store) -> Starlette:
             request,
             "history.html",
             {
-                "history": _json_ready(history_view(store, form.filters())),
                 "filters": form,
                 "statuses": STATUSES,
-                "choices": _choices(),
+                "choices": _choices(form),
             },
         )
 

@@ -1,8 +1,18 @@
 // The history charts: Store.stats figures (per day and model, per day) drawn with Chart.js.
 "use strict";
 
-(() => {
-  const history = streamrec.data("history");
+// The figures come from /api/history after the page shows: on a large store they take a
+// moment, and the page (its filter form) should not wait for them.
+async function drawHistory() {
+  const response = await fetch("/api/history" + location.search, {cache: "no-store"});
+  const history = await response.json();
+  document.getElementById("computing").hidden = true;
+  if (!response.ok) {
+    document.getElementById("empty").hidden = false;
+    document.getElementById("empty").textContent = history.error;
+    return;
+  }
+  document.getElementById("empty").hidden = history.rows.length > 0;
   const days = history.days;
   const models = history.models;
   const at = {};
@@ -59,4 +69,6 @@
     ratio: {position: "right", min: 0, max: 1, grid: {drawOnChartArea: false}},
   }});
   window.streamrecCharts = charts;
-})();
+}
+
+drawHistory();
