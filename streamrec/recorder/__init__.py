@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from ._exchange import Exchange, UpstreamStatusError, open_exchange
     from ._proxy import STREAM_ID_HEADER, ProxyServer, RecordingProxy, proxy_app
     from ._recording import Recording
-    from ._redact import Redact, is_secret_key, scrub
+    from ._redact import Redact, is_secret_key, redact_text, safe_headers, scrub, secret_spans
     from ._routes import (
         CLIENT_ENV,
         DEFAULT_UPSTREAMS,
@@ -48,10 +48,13 @@ __all__ = [
     "parse_upstreams",
     "proxy_app",
     "record",
+    "redact_text",
     "resolve_upstreams",
     "run_command",
     "run_recorded",
+    "safe_headers",
     "scrub",
+    "secret_spans",
     "to_wire",
 ]
 
@@ -81,10 +84,13 @@ __getattr__, __dir__ = exports(
         "parse_upstreams": "._routes",
         "proxy_app": "._proxy",
         "record": "._stream",
+        "redact_text": "._redact",
         "resolve_upstreams": "._routes",
         "run_command": "._run",
         "run_recorded": "._run",
+        "safe_headers": "._redact",
         "scrub": "._redact",
+        "secret_spans": "._redact",
         "to_wire": "._wire",
     },
     globals(),

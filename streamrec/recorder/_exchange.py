@@ -19,7 +19,7 @@ from ..events import SSEEvent
 from ..providers import Endpoint, request_body
 from ..store import Store
 from ._recording import Recording
-from ._redact import Redact
+from ._redact import Redact, redact_text
 from ._sse import SSESplitter
 
 __all__ = ["IDENTITY", "Exchange", "UpstreamStatusError", "open_exchange"]
@@ -77,7 +77,9 @@ def open_exchange(
     except Exception as exc:  # the call goes ahead unrecorded: forwarding never depends on us
         if strict:
             raise
-        log.warning("streamrec: not recording a call to %s: %s", endpoint.api, exc)
+        log.warning(
+            "streamrec: not recording a call to %s: %s", endpoint.api, redact_text(str(exc))
+        )
         return None
     return Exchange(recording, on_finish=on_finish)
 
@@ -235,7 +237,9 @@ class Exchange:
         return bytes(self._body).decode("utf-8", errors="replace")
 
     def _fail_status(self) -> None:
-        text = self._text()
+        # an error body is replayed as recorded, but some upstreams echo the caller's key
+        # in it ("Incorrect API key provided: sk-…"): that part is stored redacted
+        text = redact_text(self._text())
         if text:
             self._chunk(SSEEvent(text))
         message = f"the upstream answered HTTP {self._status}: {text[:_MESSAGE_MAX]}"
@@ -258,5 +262,7 @@ class Exchange:
             if self.recording.strict:
                 raise
             self._broken = True
-            log.warning("streamrec: recording %s stopped: %s", self.stream_id, exc)
+            log.warning(
+                "streamrec: recording %s stopped: %s", self.stream_id, redact_text(str(exc))
+            )
             return None

@@ -39,7 +39,7 @@ from ..projection import (
     tool_identity,
 )
 from ..store import Store, as_store, summary_row
-from ._redact import Redact, scrub
+from ._redact import Redact, redact_text, scrub
 from ._wire import to_wire
 
 __all__ = ["DURABILITIES", "Durability", "Recording"]
@@ -116,7 +116,7 @@ class Recording:
             fingerprint=fingerprint,
             host=socket.gethostname(),
             pid=os.getpid(),
-            connection=dict(connection) if connection else None,
+            connection=scrub(dict(connection)) if connection else None,
         )
         self._emit(EventKind.STARTED, self._started_json(started))
 
@@ -220,13 +220,18 @@ class Recording:
     def fail(self, error: BaseException, status_code: int | None = None) -> list[ToolCall]:
         """The stream raised (or the provider answered with an error)."""
         error_type, message = _describe(error)
-        payload = StreamFailed(error_type=error_type, message=message, status_code=status_code)
+        # an exception's text may quote a key (an SDK error carrying a 401 body, say)
+        payload = StreamFailed(
+            error_type=redact_text(error_type),
+            message=redact_text(message),
+            status_code=status_code,
+        )
         return self._finish(EventKind.FAILED, payload.model_dump_json(exclude_none=True))
 
     def interrupt(self, reason: str) -> list[ToolCall]:
         """The stream stopped early without an error of its own."""
         return self._finish(
-            EventKind.INTERRUPTED, StreamInterrupted(reason=reason).model_dump_json()
+            EventKind.INTERRUPTED, StreamInterrupted(reason=redact_text(reason)).model_dump_json()
         )
 
     def tool_results(self, tools_and_outputs: Iterable[tuple[Any, Any]]) -> None:
@@ -311,7 +316,11 @@ class Recording:
         # next call) and log it for recorders no caller checks (the proxy, transports)
         if self.storage_error is None:
             self.storage_error = error
-            log.warning("streamrec: recording %s could not be stored: %s", self.stream_id, error)
+            log.warning(
+                "streamrec: recording %s could not be stored: %s",
+                self.stream_id,
+                redact_text(str(error)),
+            )
 
     def _check_strict(self) -> None:
         if self.storage_error is None or self._reported:
