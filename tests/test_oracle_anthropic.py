@@ -558,6 +558,7 @@ def test_tool_input_that_is_not_json_is_refused_by_the_sdk_and_flagged_here(
     # the SDK raises "Unable to parse tool parameter JSON from model"; streamrec records
     # the stream whole and marks the call
     assert isinstance(run.error, ValueError)
+    assert run.state.status == "interrupted"  # where the SDK stopped reading
     [call] = run.state.tool_calls
     assert (call.valid, call.problem, call.arguments) == (
         False,
