@@ -15,12 +15,14 @@ from typing import Any
 
 import openai
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from streamrec import Store
 from streamrec.events import EventKind, StoredEvent, utcnow
 from streamrec.projection import StreamState, project
-from streamrec.providers import Endpoint
+from streamrec.providers import Endpoint, ws_frame, ws_stored
 from streamrec.recorder import ProxyServer, RecordingProxy
 from streamrec.recorder._websocket import ConnectionLog
 from tests.upstream import TOOL_CALLS
@@ -341,3 +343,80 @@ def test_the_realtime_reducer_reads_the_beta_event_names_too() -> None:
     assert state.content == "ab"
     assert state.status == "failed" and state.error == {"type": "server_error", "message": "boom"}
     assert state.cost is None and state.cost_metadata["reason"]
+
+
+# -- properties -------------------------------------------------------------------------------
+
+
+@given(st.one_of(st.text(), st.binary()))
+def test_a_stored_frame_is_the_message_it_was(message: str | bytes) -> None:
+    """Text stays text and binary stays binary, with the same bytes (replay sends what came)."""
+    payload, event = ws_stored(message)
+    back = ws_frame(payload, event)
+    assert type(back) is type(message) and back == message
+    payload.encode("utf-8")  # storable as text on both engines
+    assert "\x00" not in payload or isinstance(message, str)
+
+
+_REALTIME_TYPES = [
+    "session.created", "response.created", "response.output_text.delta",
+    "response.output_audio_transcript.delta", "response.function_call_arguments.delta",
+    "response.function_call_arguments.done", "response.output_item.added",
+    "response.output_item.done", "response.done", "error", "rate_limits.updated", "made.up",
+]  # fmt: skip
+_VALUES = st.one_of(
+    st.none(), st.integers(-2, 50), st.text(max_size=5), st.lists(st.integers(0, 3), max_size=2)
+)
+_USAGE = st.fixed_dictionaries(
+    {},
+    optional={
+        "input_tokens": _VALUES,
+        "output_tokens": _VALUES,
+        "input_token_details": st.dictionaries(
+            st.sampled_from(["audio_tokens", "cached_tokens"]), _VALUES
+        ),
+    },
+)
+_OUTPUT_ITEM = st.fixed_dictionaries(
+    {"type": st.sampled_from(["function_call", "message"])},
+    optional={"call_id": _VALUES, "arguments": _VALUES},
+)
+_RESPONSE = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": _VALUES,
+        "status": st.sampled_from(["completed", "failed", "cancelled", 7]),
+        "usage": _USAGE,
+        "output": st.lists(_OUTPUT_ITEM, max_size=2),
+    },
+)
+_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "delta": _VALUES,
+        "arguments": _VALUES,
+        "call_id": st.sampled_from(["c1", "c2", 3, None]),
+        "item_id": st.sampled_from(["i1", "i2", None]),
+        "name": _VALUES,
+        "response_id": st.sampled_from(["r1", "r2", None]),
+        "response": _RESPONSE,
+        "item": _OUTPUT_ITEM,
+        "error": st.one_of(st.none(), st.fixed_dictionaries({"message": _VALUES})),
+    },
+)
+_FRAMES = st.lists(st.tuples(st.sampled_from(_REALTIME_TYPES), _FIELDS, st.booleans()), max_size=25)
+
+
+@given(_FRAMES)
+def test_any_realtime_session_projects_without_raising(frames: list[Any]) -> None:
+    started = json.dumps({"provider": "openai", "api": "openai.realtime", "model": "gpt-realtime"})
+    events = [StoredEvent("s", 0, EventKind.STARTED, 0, utcnow(), started)]
+    for type_, fields, from_client in frames:
+        kind = EventKind.CLIENT_MESSAGE if from_client else EventKind.CHUNK
+        payload = json.dumps({"type": type_, **fields})
+        events.append(StoredEvent("s", len(events), kind, len(events), utcnow(), payload, type_))
+    events.append(StoredEvent("s", len(events), EventKind.COMPLETED, len(events), utcnow(), "{}"))
+    state = project(events)
+    assert state.status in ("completed", "failed")
+    assert state.chunk_count + state.client_messages == len(frames)
+    assert state.cost is None or state.cost >= 0
