@@ -212,6 +212,32 @@ def test_an_unreachable_upstream_is_a_502(store: Store) -> None:
     assert b"could not open a WebSocket" in refused.value.response.body
 
 
+def test_concurrent_connections_are_recorded_apart(
+    client: openai.OpenAI, proxy: ProxyServer, store: Store
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def converse_twice(n: int) -> list[str]:
+        with client.responses.connect() as connection:
+            return [
+                json.loads(ask(connection, f"client {n} turn {turn}")[-1])["response"]["id"]
+                for turn in (1, 2)
+            ]
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(converse_twice, range(4)))
+    states = settled(proxy, store, 8)
+    assert sorted(s.id for s in states if s.id) == sorted(i for pair in ids for i in pair)
+    for state in states:
+        n, turn = state.messages[0]["content"].split()[1::2]
+        assert state.status == "completed" and state.content == f"Echo: client {n} turn {turn}"
+    by_connection: dict[str, list[int]] = {}
+    for stream_id in proxy.proxy.stream_ids:
+        connection = store.events(stream_id)[0].model().connection  # type: ignore[union-attr]
+        by_connection.setdefault(connection["id"], []).append(connection["index"])
+    assert sorted(by_connection.values()) == [[0, 1]] * 4
+
+
 def test_concurrent_lanes_are_told_apart() -> None:
     """Events of two responses interleaved on one connection go to their own stream."""
     log = ConnectionLog(
