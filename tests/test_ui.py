@@ -186,6 +186,7 @@ def test_replay_feed_is_the_library_replay(
     payloads = [e.payload for e in store.events(ids[2]) if e.kind.value == "chunk"]
     assert [m["index"] for m in chunks] == list(range(len(payloads)))
     assert [m["bytes"] for m in chunks] == [len(p) for p in payloads]
+    assert "".join(m["text"] for m in chunks) == store.state(ids[2]).content
     assert messages[-1] == ("end", {"chunks": len(payloads)})
     assert client.get(f"/api/streams/{ids[2]}/replay?speed=-1").status_code == 400
 

@@ -382,3 +382,53 @@ def test_history_page_charts_with_the_same_filters(
     _open(driver, site + "/?meta=user%3Dcarol")
     assert {r["id"] for r in _rows(driver)} == set(recorded.history["gpt-4o"])
     assert _console_errors(driver) == []
+
+
+def test_a_stream_page_follows_its_stream_while_it_records(
+    driver: Any, site: str, recorded: Recorded
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    with Store(recorded.url) as store:
+        stream = record(
+            [SSEEvent(c) for c in text_stream(["still ", "going"])],
+            api="openai.chat.completions",
+            request=REQUEST,
+            store=store,
+            name="in-flight",
+        )
+        iterator = iter(stream)
+        next(iterator)
+        store.writer.flush()
+        _open(driver, f"{site}/streams/{stream.stream_id}")
+        assert driver.find_element(By.ID, "status").text == "recording"
+        for _ in iterator:
+            pass
+    _wait(driver, lambda: driver.find_element(By.ID, "status").text == "completed", timeout=8)
+    assert driver.find_element(By.ID, "content").text == "still going"
+    assert _console_errors(driver) == []
+
+
+def test_the_demo_stream_in_the_ui(driver: Any, tmp_path: Path) -> None:
+    """The README's promise: `streamrec demo`, then `streamrec ui` shows its timeline and state."""
+    from click.testing import CliRunner
+    from selenium.webdriver.common.by import By
+
+    from streamrec.cli import main
+
+    db = f"sqlite:///{tmp_path}/demo.db"
+    assert CliRunner().invoke(main, ["--db", db, "demo"]).exit_code == 0
+    with Store(db, create=False, recover=False) as store:
+        (row,) = store.streams()
+        with BackgroundServer(ui_app(store)) as server:
+            _open(driver, server.url + "/")
+            driver.find_element(By.CSS_SELECTOR, "#rows a").click()
+            _wait(driver, lambda: "/streams/" in driver.current_url)
+            chunks = next(d for d in _chart(driver) if d["role"] == "chunks")
+            assert chunks["n"] == row["chunk_count"]
+            assert driver.find_element(By.ID, "content").text == (
+                "Let me check the weather in Paris."
+            )
+            assert "get_weather" in driver.find_element(By.ID, "tool-calls").text
+            assert _console_errors(driver) == []
+            _screenshot(driver, "demo")

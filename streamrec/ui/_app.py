@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -27,7 +28,15 @@ from ..errors import FilterError, StoreError, UnknownStream
 from ..replay import replay_async
 from ..store import Store
 from ..store._schema import streams
-from ._data import SORTS, compare_view, history_view, list_streams, payload, stream_view
+from ._data import (
+    SORTS,
+    chunk_texts,
+    compare_view,
+    history_view,
+    list_streams,
+    payload,
+    stream_view,
+)
 from ._filters import STATUSES, FilterForm
 
 __all__ = ["ui_app"]
@@ -153,8 +162,8 @@ def ui_app(store: Store) -> Starlette:
     async def replay_feed(request: Request) -> Response:
         """Server-sent events: the recording replayed by the library, paced at ``speed``.
 
-        Each message names the chunk (its index among the chunks) and when it was
-        recorded; the page shows that chunk's delta, which it already has.
+        Each message names the chunk (its index among the chunks), its size, and
+        the output it added (from the projection), which the page prints.
         """
         stream_id = request.path_params["stream_id"]
         try:
@@ -168,12 +177,15 @@ def ui_app(store: Store) -> Starlette:
         except UnknownStream as exc:
             return problem(request, str(exc), 404)
 
+        texts = await run_in_threadpool(chunk_texts, store, stream_id)
+
         async def feed() -> AsyncIterator[str]:
             index = 0
             async for raw in replay_async(
                 stream_id, store=store, speed=speed, format="raw", raise_errors=False
             ):
-                message = {"index": index, "bytes": len(raw)}
+                text = texts[index] if index < len(texts) else ""
+                message = {"index": index, "bytes": len(raw), "text": text}
                 yield f"event: chunk\ndata: {json.dumps(message)}\n\n"
                 index += 1
             yield f"event: end\ndata: {json.dumps({'chunks': index})}\n\n"

@@ -25,6 +25,7 @@ __all__ = [
     "PAGE_SIZE",
     "SORTS",
     "Listing",
+    "chunk_texts",
     "compare_view",
     "history_view",
     "list_streams",
@@ -321,6 +322,19 @@ def stream_view(store: Store, stream_id: str) -> dict[str, Any]:
             "export": f"streamrec export {stream_id} > {stream_id[:13]}.jsonl",
         },
     }
+
+
+def _text(delta: dict[str, Any]) -> str:
+    """The output one chunk added, as a reader sees it appear (thinking, text, tool arguments)."""
+    parts = [delta.get(key, "") for key in ("thinking", "content", "refusal")]
+    parts += [t["args"] for t in delta.get("tool_calls", ())]
+    return "".join(str(p) for p in parts)
+
+
+def chunk_texts(store: Store, stream_id: str) -> list[str]:
+    """Per chunk, in order, the output it added (what the in-page replay prints)."""
+    _, steps = fold(store.events(stream_id))
+    return [_text(s["delta"]) for s in steps if s["kind"] == EventKind.CHUNK.value]
 
 
 def payload(store: Store, stream_id: str, seq: int) -> dict[str, Any] | None:

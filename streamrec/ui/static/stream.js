@@ -5,7 +5,6 @@
   const view = streamrec.data("view");
   const chart = streamrec.timeline(document.getElementById("timeline"), [view]);
   window.streamrecTimeline = chart;
-  const chunks = view.events.filter((e) => e.kind === "chunk");
 
   function deltaText(delta) {
     const parts = [];
@@ -91,14 +90,9 @@
     const started = performance.now();
     source = new EventSource("/api/streams/" + view.stream_id + "/replay?speed=" + speed);
     source.addEventListener("chunk", (message) => {
-      const {index} = JSON.parse(message.data);
-      const chunk = chunks[index];
-      if (chunk) {
-        const d = chunk.delta;
-        output.textContent += (d.thinking || "") + (d.content || "") + (d.refusal || "")
-          + (d.tool_calls || []).map((t) => t.args).join("");
-        replayed.data.push(view.timeline.points[index]);
-      }
+      const {index, text} = JSON.parse(message.data);
+      output.textContent += text;
+      if (index < view.timeline.points.length) replayed.data.push(view.timeline.points[index]);
       section.dataset.played = String(index + 1);
       progress.textContent = "chunk " + (index + 1) + " / " + view.timeline.points.length
         + " · " + ((performance.now() - started) / 1000).toFixed(2) + " s";
