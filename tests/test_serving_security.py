@@ -219,6 +219,7 @@ def test_servers_bind_loopback_unless_remote_is_allowed(
 
 @pytest.mark.parametrize("command", [["proxy"], ["replay", "--serve"]])
 def test_the_cli_refuses_a_remote_bind_in_one_line(tmp_path: Any, command: list[str]) -> None:
+    Store(tmp_path / "s.db").close()  # read commands open only an existing store
     result = CliRunner().invoke(
         main, ["--db", str(tmp_path / "s.db"), *command, "--host", "0.0.0.0"]
     )
