@@ -66,7 +66,11 @@ def test_replay_mode_serves_recordings_and_fails_tests_with_unrecorded_requests(
     result = pytester.runpytest_subprocess("--streamrec-db", recorded_db, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
-        ["*no recording matches POST /openai/chat/completions*streamrec record*"]
+        [
+            "*no recording matches POST /openai/chat/completions*",
+            "*messages[[]0[]].content: 'something else' ≠ 'plugin test'",
+            "*record it with: pytest --record-mode=new_episodes*test_not_recorded*",
+        ]
     )
 
 
@@ -124,4 +128,4 @@ def test_a_mistyped_mode_on_the_marker_is_a_usage_error(pytester: pytest.Pyteste
     )
     result = pytester.runpytest_subprocess("--streamrec-db", str(pytester.path / "r.db"))
     assert result.ret != 0
-    result.stdout.fnmatch_lines(["*streamrec mode must be one of replay, record, auto*replya*"])
+    result.stdout.fnmatch_lines(["*streamrec record mode must be one of none, once*replya*"])

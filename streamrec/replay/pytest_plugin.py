@@ -1,202 +1,701 @@
-"""pytest plugin: run the code under test against recordings instead of live providers.
+"""pytest plugin: tests run against their own recordings, the way pytest-recording users work.
 
-Installed through the ``pytest11`` entry point; inert unless a test uses the
-``streamrec`` fixture. The fixture starts one local server for the session and
-points the SDKs' base-URL variables (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``,
-``GOOGLE_GEMINI_BASE_URL``) at it, so unmodified application code is served:
+Installed through the ``pytest11`` entry point (``-p no:streamrec`` turns it off).
+At start-up, before any test module is imported, it starts one loopback server
+for the session, points the SDKs' base-URL variables (``OPENAI_BASE_URL``,
+``ANTHROPIC_BASE_URL``, ``GOOGLE_GEMINI_BASE_URL``) at it, sets placeholder API
+keys where none are set, and installs a socket-level network guard. So a client
+built at import time talks to streamrec too, and one built with an explicit
+``base_url`` of a real provider is refused instead of making billed calls.
 
-- ``replay`` (the default): answers from recordings; a request with none fails
-  the test with a message naming the request and how to record it;
-- ``record``: forwards to the real providers through the recording proxy;
-- ``auto``: replays what is recorded and records what is not.
+A test uses recordings when it is marked ``@pytest.mark.streamrec(...)`` (on the
+test, its class or its module) or asks for the ``streamrec`` fixture. What the
+server does for it follows the record mode (pytest-recording's names and
+meanings; ``--record-mode``, ini ``streamrec_record_mode``, marker
+``record_mode=``):
 
-Mode and store: ``--streamrec-mode`` / ``$STREAMREC_MODE`` / ini ``streamrec_mode``;
-``--streamrec-db`` / ``$STREAMREC_DB`` / ini ``streamrec_db``. A store ending in
-``.jsonl`` is a ``streamrec export`` file kept in the repository: it is loaded
-into a scratch database, and written back (sorted, diffable) after a session
-that recorded something new.
+- ``none`` (default): replay only; a request with no recording fails the test
+  with the first differing JSON paths and the flag that records it;
+- ``once``: record when the test has no recordings yet, else as ``none``;
+- ``new_episodes``: replay what is recorded, record what is not (appending);
+- ``all`` / ``rewrite``: record every request, replacing the test's recordings.
+
+Recordings live beside the test module, one JSONL file per test:
+``recordings/{module}/{test}.jsonl`` (payloads that are JSON appear as JSON).
+``--streamrec-db URL`` uses one shared store instead (a database, or a
+``.jsonl`` export kept in the repository). Recording goes to the upstream the
+program would have used: its own base-URL variable, else
+``$STREAMREC_UPSTREAM_<P>``, else the provider's public API.
+
+Flags shared with pytest-recording and cassetter (``--record-mode``,
+``--block-network``, ``--allowed-hosts``) are registered by streamrec only when
+no such plugin is installed; otherwise streamrec reads theirs (ini
+``streamrec_shared_flags = false`` makes them drive the other plugin alone).
+``--streamrec-record-mode`` & co. always drive streamrec only.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+from ..events import EventKind, StreamFailed
 from ..store import Store
+from ._guard import HostRules, NetworkGuard, is_loopback
+from ._match import Matcher, MatchOptions
 
-MODES = ("replay", "record", "auto")
+RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
+#: the plugin's earlier mode names, kept working
+MODE_ALIASES = {"replay": "none", "record": "all", "auto": "new_episodes"}
+MODES = tuple(MODE_ALIASES)
+#: plugins that register the flags pytest-recording made usual (their pytest11 names)
+_FLAG_OWNERS = ("recording", "cassetter", "pytest_cassetter")
+_SHARED_FLAGS = ("--record-mode", "--block-network", "--allowed-hosts")
+#: API-key variables the SDKs refuse to start without; a placeholder is set where none is
+PLACEHOLDER_KEYS = {
+    "OPENAI_API_KEY": "sk-streamrec-placeholder",
+    "ANTHROPIC_API_KEY": "sk-ant-streamrec-placeholder",
+    "GOOGLE_API_KEY": "streamrec-placeholder",
+}
+_MARKER_KEYS = frozenset(
+    {
+        "record_mode",
+        "mode",
+        "speed",
+        "match_on",
+        "ignore",
+        "ignore_text",
+        "upstreams",
+        "redact",
+        "allowed_hosts",
+        "record_failures",
+    }
+)
+_SESSION = pytest.StashKey["StreamrecSession"]()
+_FORBIDDEN = re.compile(r"[<>?%*:|\"'/\\]")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("streamrec", "replaying recorded LLM streams")
+    blocked_by_other = any(
+        not pluginmanager.is_blocked(name) and _installed(name) for name in _FLAG_OWNERS
+    )
+    if not blocked_by_other:
+        try:
+            group.addoption(
+                "--record-mode",
+                choices=RECORD_MODES,
+                default=None,
+                help="Record mode (pytest-recording's meanings): none (default, replay only), "
+                "once, new_episodes, all, rewrite.",
+            )
+            group.addoption(
+                "--block-network",
+                action="store_true",
+                default=False,
+                help="Refuse every connection but streamrec's servers and --allowed-hosts.",
+            )
+            group.addoption(
+                "--allowed-hosts",
+                default=None,
+                help="Hosts (names, addresses or regexes, comma-separated) connections may reach.",
+            )
+        except ValueError:
+            pass  # an unknown plugin registered them first: read its values
     group.addoption(
-        "--streamrec-mode", choices=MODES, default=None, help="replay (default), record or auto."
+        "--streamrec-record-mode",
+        choices=RECORD_MODES,
+        default=None,
+        help="Record mode for streamrec alone (overrides --record-mode).",
+    )
+    group.addoption(
+        "--streamrec-mode",
+        choices=MODES,
+        default=None,
+        help="Older names: replay (= none), record (= all), auto (= new_episodes).",
+    )
+    group.addoption(
+        "--streamrec-block-network",
+        action="store_true",
+        default=False,
+        help="--block-network for streamrec alone.",
+    )
+    group.addoption(
+        "--streamrec-allowed-hosts", default=None, help="--allowed-hosts for streamrec alone."
     )
     group.addoption(
         "--streamrec-db",
         default=None,
         metavar="URL",
-        help="Store of recordings (default: $STREAMREC_DB, else .streamrec/streamrec.db).",
+        help="One shared store of recordings (a database URL or a .jsonl export) instead of "
+        "a file per test; relative paths are relative to the rootdir.",
     )
     group.addoption(
         "--streamrec-speed",
         type=float,
-        default=0.0,
-        help="Replay timing: 0 instant (default), 1 as recorded.",
+        default=None,
+        help="Replay timing: 0 instant (default), 1 as recorded, N N times faster.",
     )
-    parser.addini("streamrec_mode", "default mode of the streamrec fixture", default="")
-    parser.addini("streamrec_db", "database URL of the streamrec fixture", default="")
+    group.addoption(
+        "--streamrec-strict",
+        action="store_true",
+        default=False,
+        help="Fail the session when a test left recordings unused.",
+    )
+    group.addoption(
+        "--streamrec-record-failures",
+        action="store_true",
+        default=False,
+        help="Keep recordings of calls that could not reach the upstream (dropped by default).",
+    )
+    parser.addini("streamrec_record_mode", "default record mode of streamrec tests", default="")
+    parser.addini("streamrec_mode", "older name of streamrec_record_mode", default="")
+    parser.addini("streamrec_db", "one shared store instead of a file per test", default="")
+    parser.addini(
+        "streamrec_recordings_dir",
+        "where per-test recordings go: a directory relative to the rootdir "
+        "(default: recordings/ beside each test module)",
+        default="",
+    )
+    parser.addini(
+        "streamrec_shared_flags",
+        "whether --record-mode/--block-network/--allowed-hosts drive streamrec too",
+        type="bool",
+        default=True,
+    )
+    parser.addini("streamrec_allowed_hosts", "hosts streamrec's guard allows", type="args")
+
+
+def _installed(name: str) -> bool:
+    from importlib.metadata import entry_points
+
+    return any(ep.name == name for ep in entry_points(group="pytest11"))
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    try:
+        return config.getoption(name)
+    except ValueError:
+        return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "streamrec(mode): run this test's streamrec fixture in the given mode"
+        "markers",
+        "streamrec(record_mode=None, speed=None, match_on=None, ignore=(), ignore_text=(), "
+        "upstreams=None, allowed_hosts=()): run this test against its streamrec recordings",
     )
+    session = StreamrecSession(config)
+    config.stash[_SESSION] = session
+    session.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION, None)
+    if session is not None:
+        session.stop()
+
+
+def _record_mode(config: pytest.Config) -> str:
+    shared = config.getini("streamrec_shared_flags")
+    legacy = _option(config, "--streamrec-mode") or config.getini("streamrec_mode") or None
+    mode = (
+        _option(config, "--streamrec-record-mode")
+        or (shared and _option(config, "--record-mode"))
+        or (MODE_ALIASES.get(legacy) if legacy else None)
+        or config.getini("streamrec_record_mode")
+        or os.environ.get("STREAMREC_RECORD_MODE")
+        or "none"
+    )
+    return _checked_mode(str(mode))
+
+
+def _checked_mode(mode: str) -> str:
+    mode = MODE_ALIASES.get(mode, mode)
+    if mode not in RECORD_MODES:
+        # a typo must never fall through to a mode that makes live calls
+        raise pytest.UsageError(
+            f"streamrec record mode must be one of {', '.join(RECORD_MODES)} "
+            f"(or {', '.join(MODES)}), not {mode!r}"
+        )
+    return mode
 
 
 @dataclass
+class TestRun:
+    """One streamrec test in progress: how its requests are served and what it recorded."""
+
+    nodeid: str
+    mode: str
+    records: bool
+    """Whether requests may go to the upstream (and be recorded) at all."""
+    path: Path | None
+    loaded: list[str]
+    matcher: Matcher
+    app: Any
+    proxy: Any = None
+    refused: list[str] = field(default_factory=list)
+
+
 class StreamrecSession:
-    """The server one test session shares; one per mode, started on first use."""
+    """What a pytest session shares: the server, the store, the guard, the reports."""
 
-    store: Store
-    speed: float
-    servers: dict[str, Any] = field(default_factory=dict)
-    matchers: dict[str, Any] = field(default_factory=dict)
-    jsonl: Path | None = None
-    loaded: frozenset[str] = frozenset()
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.default_mode = _record_mode(config)
+        shared = config.getini("streamrec_shared_flags")
+        self.block_network = bool(
+            _option(config, "--streamrec-block-network")
+            or (shared and _option(config, "--block-network"))
+        )
+        hosts = [
+            _option(config, "--streamrec-allowed-hosts") or "",
+            (shared and _option(config, "--allowed-hosts")) or "",
+            *config.getini("streamrec_allowed_hosts"),
+        ]
+        self.rules = HostRules.parse(hosts)
+        self.upstream_rules = HostRules()
+        speed = _option(config, "--streamrec-speed")
+        self.speed = float(speed) if speed is not None else 0.0
+        self.strict = bool(_option(config, "--streamrec-strict"))
+        self.record_failures = bool(_option(config, "--streamrec-record-failures"))
+        self.root = Path(str(config.rootpath))
+        self.db_url = _resolve_db(
+            _option(config, "--streamrec-db") or config.getini("streamrec_db") or None, self.root
+        )
+        self.recordings_dir = config.getini("streamrec_recordings_dir") or None
+        self.current: TestRun | None = None
+        self.unused: list[tuple[str, str]] = []
+        self.unreachable: list[tuple[str, str]] = []
+        self.written: list[Path] = []
+        self._store: Store | None = None
+        self._jsonl: Path | None = None
+        self._jsonl_loaded: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+        self._server: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self.original_env: dict[str, str] = {}
+        self.guard = NetworkGuard(self._policy)
 
-    @classmethod
-    def open(cls, url: str | None, speed: float, scratch: Path) -> StreamrecSession:
-        """A session on a database URL, or on a JSONL export loaded into a scratch database."""
-        if url and url.endswith(".jsonl"):
-            from ..store import import_lines
+    # -- start and stop ------------------------------------------------------------------
 
-            path = Path(url)
-            store = Store(scratch / "recordings.db")
-            loaded: list[str] = []
-            if path.exists():
-                with path.open(encoding="utf-8") as lines:
-                    loaded, _ = import_lines(store, lines)
-            return cls(store, speed, jsonl=path, loaded=frozenset(loaded))
-        return cls(Store(url), speed)
-
-    def server(self, mode: str) -> Any:
+    def start(self) -> None:
+        """Serve, point the SDKs at us, guard the network: before test modules import."""
         from .._serving import BackgroundServer
-        from ._match import Matcher
-        from ._server import replay_app
+        from ..recorder import client_env
 
-        if mode not in self.servers:
-            matcher = self.matchers[mode] = Matcher(self.store)
-            if mode == "replay":
-                app = replay_app(self.store, speed=self.speed, matcher=matcher)
+        self._server = BackgroundServer(_Dispatch(self)).start()
+        self.rules.allow_endpoint(self._server.host, self._server.port)
+        if self.db_url:
+            self._allow_database(self.db_url)
+        env = {**client_env(self._server.url)}
+        for var, placeholder in PLACEHOLDER_KEYS.items():
+            if not os.environ.get(var) and not (
+                var == "GOOGLE_API_KEY" and os.environ.get("GEMINI_API_KEY")
+            ):
+                env[var] = placeholder
+        for var, value in env.items():
+            self._saved_env[var] = os.environ.get(var)
+            if os.environ.get(var):
+                self.original_env[var] = os.environ[var]
+            os.environ[var] = value
+        self.guard.install()
+        # pytest-recording's own --block-network guard must let SDKs reach our server
+        if _option(self.config, "--block-network") and _installed("recording"):
+            current = _option(self.config, "--allowed-hosts") or ""
+            ours = re.escape(str(self._server.host))
+            self.config.option.allowed_hosts = f"{current},{ours}" if current else ours
+
+    def stop(self) -> None:
+        """Stop serving; put the environment back; write a shared JSONL store back."""
+        self.guard.uninstall()
+        if self._server is not None:
+            self._server.stop()
+        for var, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(var, None)
             else:
-                from ..recorder import proxy_app
-
-                proxy = proxy_app(store=self.store)
-                app = (
-                    proxy
-                    if mode == "record"
-                    else replay_app(self.store, speed=self.speed, matcher=matcher, fallback=proxy)
-                )
-            self.servers[mode] = BackgroundServer(app).start()
-        return self.servers[mode]
-
-    def close(self) -> None:
-        """Stop the servers; write a JSONL store back if this session recorded into it."""
-        for server in self.servers.values():
-            server.stop()
-        if self.jsonl is not None:
-            self.store.writer.flush()
-            if set(self.store.stream_ids()) - self.loaded:
+                os.environ[var] = value
+        if self._store is not None:
+            self._store.writer.flush()
+            if self._jsonl is not None and set(self._store.stream_ids()) - self._jsonl_loaded:
                 from ..store import export_lines
 
-                self.jsonl.parent.mkdir(parents=True, exist_ok=True)
-                self.jsonl.write_text(
-                    "".join(line + "\n" for line in export_lines(self.store)), encoding="utf-8"
+                self._jsonl.parent.mkdir(parents=True, exist_ok=True)
+                self._jsonl.write_text(
+                    "".join(line + "\n" for line in export_lines(self._store, readable=True)),
+                    encoding="utf-8",
                 )
-        self.store.close()
+            self._store.close()
+
+    @property
+    def url(self) -> str:
+        """The server the SDKs are pointed at."""
+        return str(self._server.url)
+
+    @property
+    def store(self) -> Store:
+        """The shared store, or a scratch one holding the per-test files loaded so far."""
+        with self._lock:
+            if self._store is None:
+                url = self.db_url
+                if url and url.endswith(".jsonl"):
+                    from ..store import import_lines
+
+                    self._jsonl = Path(url)
+                    self._store = Store(Path(tempfile.mkdtemp(prefix="streamrec-")) / "r.db")
+                    if self._jsonl.exists():
+                        with self._jsonl.open(encoding="utf-8") as lines:
+                            loaded, _ = import_lines(self._store, lines)
+                        self._jsonl_loaded = frozenset(loaded)
+                elif url:
+                    self._store = Store(url)
+                else:
+                    self._store = Store(Path(tempfile.mkdtemp(prefix="streamrec-")) / "r.db")
+            return self._store
+
+    def _allow_database(self, url: str) -> None:
+        if "://" not in url or url.startswith("sqlite"):
+            return
+        try:
+            from sqlalchemy.engine import make_url
+
+            parsed = make_url(url)
+        except Exception:
+            return
+        if parsed.host:
+            self.rules.allow_endpoint(parsed.host, parsed.port or 5432)
+
+    # -- the guard -----------------------------------------------------------------------
+
+    def _policy(self, host: str, port: int | None) -> str | None:
+        if self.rules.allows(host, port):
+            return None
+        run = self.current
+        if run is not None and run.records and self.upstream_rules.allows(host, port):
+            return None
+        loopback = is_loopback(host)
+        if self.block_network:
+            return "--block-network allows only streamrec's servers and --allowed-hosts"
+        if loopback:
+            return None
+        if run is not None and not run.records:
+            return (
+                f"{run.nodeid} replays only (record mode {run.mode}); nothing leaves the "
+                "machine (record with --record-mode=once/new_episodes, or allow the host "
+                "with --allowed-hosts)"
+            )
+        return None
+
+    # -- per test ------------------------------------------------------------------------
+
+    def begin(self, request: pytest.FixtureRequest, options: dict[str, Any]) -> TestRun:
+        """Set up serving for the test ``request`` belongs to."""
+        from ..recorder import RecordingProxy, resolve_upstreams
+        from ._server import replay_app
+
+        mode = _checked_mode(
+            str(options.get("record_mode") or options.get("mode") or self.default_mode)
+        )
+        store = self.store
+        node = request.node
+        path = None if self.db_url else self._path_for(request)
+        loaded: list[str] = []
+        if path is not None and path.exists():
+            loaded = _load(store, path)
+        if path is None and mode == "once":
+            mode = "new_episodes"  # a shared store has no per-test "first run"
+        records = mode in ("all", "rewrite", "new_episodes") or (mode == "once" and not loaded)
+        match = MatchOptions.of(
+            options.get("match_on"), options.get("ignore", ()), options.get("ignore_text", ())
+        )
+        matcher = Matcher(
+            store,
+            only=None if path is None else loaded,
+            options=match,
+            hint=self._hint(node.nodeid, path, loaded),
+        )
+        speed = options.get("speed")
+        speed = self.speed if speed is None else float(speed)
+        for host in options.get("allowed_hosts", ()) or ():
+            self.rules.allow_host(host)
+        proxy = None
+        if records:
+            overrides = {
+                p: self.original_env[var]
+                for p, var in _BASE_URL_VARS.items()
+                if var in self.original_env
+            }
+            overrides.update(options.get("upstreams") or {})
+            upstreams = resolve_upstreams(overrides)
+            for base in upstreams.values():
+                parts = urlsplit(base)
+                if parts.hostname:
+                    default = 443 if parts.scheme == "https" else 80
+                    self.upstream_rules.allow_endpoint(parts.hostname, parts.port or default)
+                    if not is_loopback(parts.hostname):
+                        self.upstream_rules.allow_host(parts.hostname)
+            proxy = RecordingProxy(
+                store=store, upstreams=upstreams, name=node.nodeid, redact=options.get("redact")
+            )
+        if mode in ("all", "rewrite") or (records and mode == "once"):
+            app = proxy
+        elif mode == "new_episodes":
+            app = replay_app(store, speed=speed, matcher=matcher, fallback=proxy)
+        else:
+            app = replay_app(store, speed=speed, matcher=matcher)
+        run = TestRun(node.nodeid, mode, records, path, loaded, matcher, app, proxy)
+        self.current = run
+        return run
+
+    def end(self, run: TestRun) -> None:
+        """Write the test's recordings; note what it left unused."""
+        if self.current is run:
+            self.current = None
+        store = self.store
+        recorded: list[str] = []
+        if run.proxy is not None:
+            # the SDK may stop reading at the stream's last event, before the proxy has
+            # settled the exchange: let calls in flight end before reading them back
+            deadline = time.monotonic() + 5
+            while run.proxy.active and time.monotonic() < deadline:
+                time.sleep(0.005)
+            store.writer.flush()
+            for sid in run.proxy.stream_ids:
+                if not self.record_failures and _unreachable(store, sid):
+                    self.unreachable.append((run.nodeid, sid))
+                else:
+                    recorded.append(sid)
+        if run.path is not None:
+            keep: list[str] | None = None
+            if run.mode == "new_episodes" and recorded:
+                keep = run.loaded + recorded
+            elif run.mode in ("all", "rewrite", "once") and recorded:
+                keep = recorded
+            if keep is not None:
+                _write(store, run.path, keep)
+                self.written.append(run.path)
+            elif run.mode == "rewrite" and run.path.exists():
+                run.path.unlink()
+        if not run.records or run.mode == "new_episodes":
+            used = set(run.matcher.served)
+            self.unused.extend((run.nodeid, sid) for sid in run.loaded if sid not in used)
+
+    def _path_for(self, request: pytest.FixtureRequest) -> Path:
+        module = Path(str(request.node.path))
+        cls = request.node.cls
+        name = f"{cls.__name__}.{request.node.name}" if cls is not None else request.node.name
+        name = _FORBIDDEN.sub("-", name)
+        if self.recordings_dir:
+            try:
+                rel = module.relative_to(self.root).with_suffix("")
+            except ValueError:
+                rel = Path(module.stem)
+            return self.root / str(self.recordings_dir) / rel / f"{name}.jsonl"
+        return module.parent / "recordings" / module.stem / f"{name}.jsonl"
+
+    def _hint(self, nodeid: str, path: Path | None, loaded: list[str]) -> str:
+        flag = (
+            "--record-mode"
+            if self.config.getini("streamrec_shared_flags")
+            else "--streamrec-record-mode"
+        )
+        mode = "new_episodes" if loaded or path is None else "once"
+        where = f" into {path}" if path is not None else ""
+        return f'record it{where} with: pytest {flag}={mode} "{nodeid}"'
+
+
+_BASE_URL_VARS = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+_BASE_URL_VARS["google"] = "GOOGLE_GEMINI_BASE_URL"
+
+
+def _resolve_db(url: str | None, root: Path) -> str | None:
+    """A relative path (or ``sqlite:///relative``) is relative to the rootdir, not the cwd."""
+    if not url:
+        return None
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rest = url[len("sqlite:///") :]
+        if rest and rest != ":memory:" and not os.path.isabs(rest):
+            return f"sqlite:///{root / rest}"
+        return url
+    if "://" in url:
+        return url
+    return str(root / url) if not os.path.isabs(url) else url
+
+
+def _load(store: Store, path: Path) -> list[str]:
+    from ..store import import_lines
+
+    with path.open(encoding="utf-8") as lines:
+        imported, skipped = import_lines(store, lines)
+    return sorted(imported + skipped)
+
+
+def _write(store: Store, path: Path, stream_ids: list[str]) -> None:
+    from ..store import export_lines
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(line + "\n" for line in export_lines(store, stream_ids, readable=True))
+    path.write_text(text, encoding="utf-8")
+
+
+def _unreachable(store: Store, stream_id: str) -> bool:
+    """A call that failed before any response arrived (nothing of the provider's to replay)."""
+    events = store.events(stream_id)
+    if not events or events[-1].kind is not EventKind.FAILED:
+        return False
+    if any(e.kind is EventKind.CHUNK for e in events):
+        return False
+    failed = StreamFailed.model_validate_json(events[-1].payload)
+    return failed.status_code is None
+
+
+class _Dispatch:
+    """The session server's ASGI app: the current test's app, or a refusal outside tests."""
+
+    def __init__(self, session: StreamrecSession) -> None:
+        self.session = session
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        run = self.session.current
+        if run is not None:
+            await run.app(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        from starlette.responses import JSONResponse
+
+        message = (
+            f"streamrec: {scope['method']} {scope['path']} came from outside a streamrec test; "
+            "mark the test with @pytest.mark.streamrec (or use the streamrec fixture), "
+            "or run pytest with -p no:streamrec"
+        )
+        body = {"error": {"type": "streamrec_not_a_streamrec_test", "message": message}}
+        await JSONResponse(body, status_code=404)(scope, receive, send)
 
 
 @dataclass
 class StreamrecFixture:
-    """What a test sees: the mode, the store, the server URL and what was served or missed."""
+    """What a test sees: its mode, the store, the server URL, what was served, missed, recorded."""
 
     mode: str
     store: Store
     url: str
-    _matcher: Any
-    _served_before: int = 0
-    _missed_before: int = 0
+    path: Path | None
+    _run: TestRun
 
     @property
     def served(self) -> list[str]:
         """Stream ids replayed during this test, in order."""
-        return list(self._matcher.served[self._served_before :])
+        return list(self._run.matcher.served)
 
     @property
     def misses(self) -> list[str]:
         """Requests of this test that had no recording (their error messages)."""
-        return list(self._matcher.misses[self._missed_before :])
+        return list(self._run.matcher.misses)
 
-
-def _mode(request: pytest.FixtureRequest) -> str:
-    marker = request.node.get_closest_marker("streamrec")
-    config = request.config
-    mode = (
-        (marker and (marker.kwargs.get("mode") or (marker.args[0] if marker.args else None)))
-        or config.getoption("--streamrec-mode")
-        or os.environ.get("STREAMREC_MODE")
-        or config.getini("streamrec_mode")
-        or "replay"
-    )
-    if mode not in MODES:
-        # a typo must never fall through to a mode that makes live calls
-        raise pytest.UsageError(f"streamrec mode must be one of {', '.join(MODES)}, not {mode!r}")
-    return str(mode)
-
-
-@pytest.fixture(scope="session")
-def streamrec_session(request: pytest.FixtureRequest) -> Iterator[StreamrecSession]:
-    """The session's store and servers."""
-    config = request.config
-    url = config.getoption("--streamrec-db") or config.getini("streamrec_db") or None
-    scratch = Path(tempfile.mkdtemp(prefix="streamrec-"))
-    session = StreamrecSession.open(url, config.getoption("--streamrec-speed"), scratch)
-    yield session
-    session.close()
+    @property
+    def recorded(self) -> list[str]:
+        """Stream ids recorded during this test so far."""
+        return list(self._run.proxy.stream_ids) if self._run.proxy is not None else []
 
 
 @pytest.fixture
-def streamrec(
-    streamrec_session: StreamrecSession,
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[StreamrecFixture]:
-    """Point the providers' SDKs at recordings (or the recording proxy) for this test."""
-    from ..recorder import client_env
+def streamrec_config() -> dict[str, Any]:
+    """Options for every streamrec test in scope (override it in a conftest.py), as
+    pytest-recording's ``vcr_config``: ``record_mode``, ``speed``, ``match_on``,
+    ``ignore``, ``ignore_text``, ``upstreams``, ``redact``, ``allowed_hosts``.
+    Marker keywords win over it."""
+    return {}
 
-    mode = _mode(request)
-    server = streamrec_session.server(mode)
-    for variable, value in client_env(server.url).items():
-        monkeypatch.setenv(variable, value)
-    matcher = streamrec_session.matchers[mode]
-    fixture = StreamrecFixture(
-        mode, streamrec_session.store, server.url, matcher, len(matcher.served), len(matcher.misses)
-    )
-    yield fixture
+
+def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for marker in request.node.iter_markers("streamrec"):  # closest first: it wins
+        if marker.args:
+            options.setdefault("mode", marker.args[0])
+        for key, value in marker.kwargs.items():
+            if key not in _MARKER_KEYS:
+                raise pytest.UsageError(
+                    f"@pytest.mark.streamrec has no option {key!r} "
+                    f"(one of {', '.join(sorted(_MARKER_KEYS))})"
+                )
+            options.setdefault(key, value)
+    config = request.getfixturevalue("streamrec_config") or {}
+    for key, value in dict(config).items():
+        options.setdefault(key, value)
+    return options
+
+
+@pytest.fixture
+def streamrec(request: pytest.FixtureRequest) -> Iterator[StreamrecFixture]:
+    """Serve this test from its recordings (or record them, by the record mode)."""
+    session = request.config.stash[_SESSION]
+    run = session.begin(request, _options(request))
+    try:
+        yield StreamrecFixture(run.mode, session.store, session.url, run.path, run)
+    finally:
+        session.end(run)
+
+
+@pytest.fixture(autouse=True)
+def _streamrec_marker(request: pytest.FixtureRequest) -> None:
+    """A marked test gets the ``streamrec`` fixture without naming it."""
+    if request.node.get_closest_marker("streamrec") is not None:
+        request.getfixturevalue("streamrec")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """A request with no recording fails its test, even if the application swallowed the error."""
+    """A request with no recording, or a refused connection, fails its test, even if the
+    application swallowed the error."""
+    session = item.config.stash.get(_SESSION, None)
+    refused_before = len(session.guard.refused) if session is not None else 0
     result = yield
+    if session is None:
+        return result
+    problems = list(session.guard.refused[refused_before:])
     fixture = getattr(item, "funcargs", {}).get("streamrec")
-    if isinstance(fixture, StreamrecFixture) and fixture.mode == "replay" and fixture.misses:
-        pytest.fail("\n".join(fixture.misses), pytrace=False)
+    if isinstance(fixture, StreamrecFixture):
+        problems = fixture.misses + problems
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
     return result
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION, None)
+    if session is None:
+        return
+    write = terminalreporter.write_line
+    if session.unused:
+        terminalreporter.section("streamrec: recordings no test used")
+        for nodeid, sid in session.unused:
+            write(f"{nodeid}: {sid}")
+        if session.strict:
+            write("(--streamrec-strict: the session fails)")
+    if session.unreachable:
+        terminalreporter.section("streamrec: calls that could not reach the upstream")
+        for nodeid, sid in session.unreachable:
+            write(f"{nodeid}: {sid} (not recorded; --streamrec-record-failures keeps them)")
+    if session.written:
+        terminalreporter.section("streamrec: recordings written")
+        for path in session.written:
+            write(str(path))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(_SESSION, None)
+    if state is not None and state.strict and state.unused and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

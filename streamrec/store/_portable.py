@@ -1,7 +1,10 @@
 """JSONL export and import: recordings as diffable text to keep in a repository.
 
 One event per line, in (stream, seq) order, with the payload text verbatim, so
-an export imported into another store replays byte for byte.
+an export imported into another store replays byte for byte. ``readable=True``
+writes a payload that is JSON as a JSON value (``"json": {...}``, plus the
+``"style"`` that reproduces its exact bytes), so a reviewer reads the chunks in
+a diff; a payload no style reproduces stays text. Import reads both.
 """
 
 from __future__ import annotations
@@ -19,26 +22,73 @@ from ._summary import summary_row
 if TYPE_CHECKING:
     from ._store import Store
 
-__all__ = ["export_lines", "import_lines"]
+__all__ = ["event_line", "export_lines", "import_lines", "readable_payload"]
 
 
-def export_lines(store: Store, stream_ids: Iterable[str] | None = None) -> Iterator[str]:
+# how JSON text may have been written: (separators, ensure_ascii) per style name
+_STYLES: dict[str, tuple[tuple[str, str], bool]] = {
+    "compact": ((",", ":"), False),
+    "compact-ascii": ((",", ":"), True),
+    "spaced": ((", ", ": "), False),
+    "spaced-ascii": ((", ", ": "), True),
+    "colon-space": ((",", ": "), False),  # Google's: {"a": 1,"b": 2}
+    "colon-space-ascii": ((",", ": "), True),
+}
+
+
+def _styled(value: Any, style: str) -> str:
+    separators, ascii_only = _STYLES[style]
+    return json.dumps(value, separators=separators, ensure_ascii=ascii_only)
+
+
+def readable_payload(payload: str) -> dict[str, Any]:
+    """``{"json": value, "style": …}`` when a style reproduces ``payload`` exactly, else
+    ``{"payload": payload}``."""
+    if payload[:1] in ("{", "["):
+        try:
+            value = json.loads(payload)
+        except ValueError:
+            value = None
+        if value is not None:
+            for style in _STYLES:
+                if _styled(value, style) == payload:
+                    return (
+                        {"json": value} if style == "compact" else {"json": value, "style": style}
+                    )
+    return {"payload": payload}
+
+
+def event_line(e: StoredEvent, *, readable: bool = False) -> str:
+    """One event as a JSON line (see the module docstring)."""
+    head: dict[str, Any] = {
+        "stream_id": e.stream_id,
+        "seq": e.seq,
+        "kind": e.kind.value,
+        "t_ns": e.t_ns,
+        "recorded_at": e.recorded_at.isoformat(),
+        "event": e.event,
+    }
+    head.update(readable_payload(e.payload) if readable else {"payload": e.payload})
+    return json.dumps(head, ensure_ascii=False)
+
+
+def export_lines(
+    store: Store, stream_ids: Iterable[str] | None = None, *, readable: bool = False
+) -> Iterator[str]:
     """JSON lines for the given streams (all when None), oldest stream first."""
     ids = [store.resolve(s) for s in stream_ids] if stream_ids else store.stream_ids()
     for stream_id in ids:
         for e in store.events(stream_id):
-            yield json.dumps(
-                {
-                    "stream_id": e.stream_id,
-                    "seq": e.seq,
-                    "kind": e.kind.value,
-                    "t_ns": e.t_ns,
-                    "recorded_at": e.recorded_at.isoformat(),
-                    "event": e.event,
-                    "payload": e.payload,
-                },
-                ensure_ascii=False,
-            )
+            yield event_line(e, readable=readable)
+
+
+def _payload(raw: dict[str, Any]) -> str:
+    if "payload" in raw:
+        return str(raw["payload"])
+    style = raw.get("style") or "compact"
+    if style not in _STYLES:
+        raise ValueError(f"unknown payload style {style!r}")
+    return _styled(raw["json"], style)
 
 
 def import_lines(store: Store, lines: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -58,7 +108,7 @@ def import_lines(store: Store, lines: Iterable[str]) -> tuple[list[str], list[st
                 kind=EventKind(raw["kind"]),
                 t_ns=int(raw["t_ns"]),
                 recorded_at=datetime.fromisoformat(raw["recorded_at"]),
-                payload=str(raw["payload"]),
+                payload=_payload(raw),
                 event=raw.get("event"),
             )
         except (ValueError, KeyError, TypeError) as exc:
