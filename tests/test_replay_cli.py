@@ -74,3 +74,22 @@ def test_replay_needs_one_id_without_serve(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "exactly one STREAM_ID" in done.stderr
+
+
+def test_an_offline_replay_needs_no_api_key(recorded: tuple[str, Path], tmp_path: Path) -> None:
+    db, script = recorded
+    keyless = tmp_path / "keyless.py"
+    # the same program, but its clients take their keys from the environment, which has none
+    keyless.write_text(
+        script.read_text()
+        .replace('api_key="sk-test-openai-SECRET", ', "")
+        .replace('api_key="sk-ant-test-SECRET", ', "")
+        .replace('api_key="AIza-test-google-SECRET"', "")
+    )
+    env = {k: v for k, v in _env().items() if not k.endswith("_API_KEY")}
+    done = subprocess.run(
+        [*CLI, "--db", db, "replay", "--serve", "--", sys.executable, str(keyless), "offline run", "0", "--all"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "openai: Echo: offline run"

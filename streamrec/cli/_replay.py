@@ -109,7 +109,7 @@ def _serve(
     from .._serving import BackgroundServer
     from ..errors import ReplayError
     from ..recorder import client_env, run_command
-    from ..replay import Matcher, replay_app
+    from ..replay import Matcher, placeholder_keys, replay_app
 
     store = open_store(ctx)
     matcher = Matcher(store)
@@ -133,7 +133,8 @@ def _serve(
             wait_until_interrupted()
             return
         try:
-            code = run_command(command, {**os.environ, **env})
+            # an offline run needs no secret: SDKs that insist on a key get a placeholder
+            code = run_command(command, {**os.environ, **placeholder_keys(os.environ), **env})
         except FileNotFoundError:
             click.echo(f"streamrec: error: command not found: {command[0]}", err=True)
             ctx.exit(127)

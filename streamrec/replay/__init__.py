@@ -7,15 +7,19 @@ from typing import TYPE_CHECKING
 from .._lazy import exports
 
 if TYPE_CHECKING:
-    from ._match import Matcher
+    from ._match import Matcher, MatchOptions, json_differences
     from ._replay import ChunkFormat, ReplayStream, replay, replay_async, replay_stream
     from ._sdk import to_sdk
-    from ._server import replay_app
+    from ._server import PLACEHOLDER_KEYS, placeholder_keys, replay_app
 
 __all__ = [
+    "PLACEHOLDER_KEYS",
     "ChunkFormat",
+    "MatchOptions",
     "Matcher",
     "ReplayStream",
+    "json_differences",
+    "placeholder_keys",
     "replay",
     "replay_app",
     "replay_async",
@@ -27,9 +31,13 @@ __all__ = [
 __getattr__, __dir__ = exports(
     __name__,
     {
+        "PLACEHOLDER_KEYS": "._server",
         "ChunkFormat": "._replay",
+        "MatchOptions": "._match",
         "Matcher": "._match",
         "ReplayStream": "._replay",
+        "json_differences": "._match",
+        "placeholder_keys": "._server",
         "replay": "._replay",
         "replay_app": "._server",
         "replay_async": "._replay",

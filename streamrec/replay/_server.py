@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from ..errors import NoMatchingRecording
@@ -24,7 +24,24 @@ from ._match import Matcher
 from ._replay import _failure, _plan
 from ._ws_server import with_websockets
 
-__all__ = ["replay_app"]
+__all__ = ["PLACEHOLDER_KEYS", "placeholder_keys", "replay_app"]
+
+#: API-key variables the SDKs refuse to start without, and the placeholder an offline run gets
+PLACEHOLDER_KEYS = {
+    "OPENAI_API_KEY": "sk-streamrec-placeholder",
+    "ANTHROPIC_API_KEY": "sk-ant-streamrec-placeholder",
+    "GOOGLE_API_KEY": "streamrec-placeholder",
+}
+
+
+def placeholder_keys(environ: Mapping[str, str]) -> dict[str, str]:
+    """The placeholder keys for the providers ``environ`` has no key for (an offline
+    replay needs no secret; google-genai also takes ``GEMINI_API_KEY``)."""
+    return {
+        var: value
+        for var, value in PLACEHOLDER_KEYS.items()
+        if not environ.get(var) and not (var == "GOOGLE_API_KEY" and environ.get("GEMINI_API_KEY"))
+    }
 
 
 _CHOSEN = "streamrec.stream_id"  # scope state key: the recording auto mode chose

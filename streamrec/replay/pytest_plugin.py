@@ -61,12 +61,6 @@ MODES = tuple(MODE_ALIASES)
 #: plugins that register the flags pytest-recording made usual (their pytest11 names)
 _FLAG_OWNERS = ("recording", "cassetter", "pytest_cassetter")
 _SHARED_FLAGS = ("--record-mode", "--block-network", "--allowed-hosts")
-#: API-key variables the SDKs refuse to start without; a placeholder is set where none is
-PLACEHOLDER_KEYS = {
-    "OPENAI_API_KEY": "sk-streamrec-placeholder",
-    "ANTHROPIC_API_KEY": "sk-ant-streamrec-placeholder",
-    "GOOGLE_API_KEY": "streamrec-placeholder",
-}
 _MARKER_KEYS = frozenset(
     {
         "record_mode",
@@ -293,17 +287,13 @@ class StreamrecSession:
         """Serve, point the SDKs at us, guard the network: before test modules import."""
         from .._serving import BackgroundServer
         from ..recorder import client_env
+        from ._server import placeholder_keys
 
         self._server = BackgroundServer(_Dispatch(self)).start()
         self.rules.allow_endpoint(self._server.host, self._server.port)
         if self.db_url:
             self._allow_database(self.db_url)
-        env = {**client_env(self._server.url)}
-        for var, placeholder in PLACEHOLDER_KEYS.items():
-            if not os.environ.get(var) and not (
-                var == "GOOGLE_API_KEY" and os.environ.get("GEMINI_API_KEY")
-            ):
-                env[var] = placeholder
+        env = {**client_env(self._server.url), **placeholder_keys(os.environ)}
         for var, value in env.items():
             self._saved_env[var] = os.environ.get(var)
             if os.environ.get(var):
