@@ -111,7 +111,7 @@ def test_none_fails_a_test_without_recordings_with_the_flag_that_records_it(
 def test_recordings_belong_to_their_test(
     app: pytest.Pytester, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.base_url)
+    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.openai_base_url)
     app.runpytest_subprocess("--record-mode=once", "-k", "rome").assert_outcomes(
         passed=1, deselected=1
     )
@@ -130,7 +130,7 @@ def test_recordings_belong_to_their_test(
 def test_rewrite_replaces_new_episodes_appends_and_unused_recordings_are_reported(
     app: pytest.Pytester, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.base_url)
+    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.openai_base_url)
 
     def started(name: str) -> int:
         return sum(e["kind"] == "stream.started" for e in _recordings(app)[name])
@@ -156,7 +156,7 @@ def test_rewrite_replaces_new_episodes_appends_and_unused_recordings_are_reporte
     assert strict.ret == 1
 
     # new_episodes: what is recorded replays, what is new is recorded and appended
-    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.base_url)
+    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.openai_base_url)
     app.makepyfile(test_app=APP.replace('ask("Paris?")', 'ask("Paris?") + ask("Lyon?")'))
     upstream.clear_requests()
     app.runpytest_subprocess("--record-mode=new_episodes", "-k", "paris").assert_outcomes(
@@ -220,7 +220,7 @@ def test_marker_options_on_a_class_and_the_config_fixture(
 
         @pytest.fixture
         def streamrec_config():
-            return {{"upstreams": {{"openai": "{upstream.base_url}"}}, "ignore": ["metadata"]}}
+            return {{"upstreams": {{"openai": "{upstream.openai_base_url}"}}, "ignore": ["metadata"]}}
         """
     )
     pytester.makepyfile(
@@ -253,7 +253,7 @@ def test_beside_pytest_recording_the_flags_drive_both_or_one(
     app: pytest.Pytester, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("pytest_recording")
-    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.base_url)
+    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.openai_base_url)
     result = app.runpytest_subprocess("--record-mode=once", "-k", "paris")
     result.assert_outcomes(passed=1, deselected=1)
     result.stdout.fnmatch_lines(["plugins:*recording-*streamrec-*"])
@@ -271,7 +271,7 @@ def test_beside_pytest_recording_the_flags_drive_both_or_one(
 def test_relative_store_paths_resolve_against_the_rootdir(
     app: pytest.Pytester, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.base_url)
+    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.openai_base_url)
     app.makeini("[pytest]\nstreamrec_db = shared/recordings.jsonl\n")
     (app.path / "sub").mkdir()
     monkeypatch.chdir(app.path / "sub")
