@@ -40,10 +40,14 @@ MS = 1_000_000
 
 
 def _chunk(
-    model: str, delta: dict[str, Any] | None, finish: str | None = None, usage: Any = None
+    model: str,
+    delta: dict[str, Any] | None,
+    finish: str | None = None,
+    usage: Any = None,
+    response_id: str = "chatcmpl-hist",
 ) -> str:
     body: dict[str, Any] = {
-        "id": "chatcmpl-hist",
+        "id": response_id,
         "object": "chat.completion.chunk",
         "created": 1763900000,
         "model": model,
@@ -68,6 +72,8 @@ def write_stream(
     tags: list[str] | None = None,
     metadata: dict[str, str] | None = None,
     stream_id: str | None = None,
+    request: dict[str, Any] | None = None,
+    response_id: str = "chatcmpl-hist",
 ) -> str:
     """Append one OpenAI chat stream with exactly these timings and usage; returns its id."""
     sid = stream_id or str(uuid.uuid4())
@@ -75,17 +81,23 @@ def write_stream(
         provider="openai",
         api="openai.chat.completions",
         model=model.split("-20")[0],
-        request={"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": True},
+        request=request
+        or {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": True},
         name=name,
         tags=tags or [],
         metadata=metadata or {},
     )
     batch = [StoredEvent(sid, 0, EventKind.STARTED, 0, started_at, start.model_dump_json())]
-    bodies = [_chunk(model, {"role": "assistant", "content": ""})]
-    bodies += [_chunk(model, {"content": f"w{i}"}) for i in range(max(chunks - 3, 0))]
-    bodies.append(_chunk(model, {}, "stop"))
+    rid = response_id
+    bodies = [_chunk(model, {"role": "assistant", "content": ""}, response_id=rid)]
+    bodies += [
+        _chunk(model, {"content": f"w{i}"}, response_id=rid) for i in range(max(chunks - 3, 0))
+    ]
+    bodies.append(_chunk(model, {}, "stop", response_id=rid))
     if usage is not None:
-        bodies.append(_chunk(model, None, usage=usage_body(usage[0], usage[1], usage[2])))
+        bodies.append(
+            _chunk(model, None, usage=usage_body(usage[0], usage[1], usage[2]), response_id=rid)
+        )
     bodies = bodies[:chunks]
     t = ttft_ms * MS
     for body in bodies:

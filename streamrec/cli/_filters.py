@@ -83,6 +83,9 @@ def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--name", help="Only streams recorded under this name."),
             click.option("--tag", help="Only streams with this tag."),
             click.option(
+                "--conversation", metavar="ID", help="Only the streams of this conversation."
+            ),
+            click.option(
                 "--meta",
                 metavar="KEY=VALUE",
                 multiple=True,
@@ -108,4 +111,5 @@ def filters_from(kwargs: dict[str, Any]) -> Any:
         name=kwargs.pop("name", None),
         tag=kwargs.pop("tag", None),
         meta=parse_meta(tuple(kwargs.pop("meta", ()) or ())),
+        conversation=kwargs.pop("conversation", None),
     )

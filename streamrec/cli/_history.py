@@ -13,7 +13,7 @@ from ._common import db_option, open_store, print_json, table
 from ._filters import filter_options, filters_from
 
 _BY_HELP = (
-    "Group by one or more of day, week, month, model, provider, api, name, tag, status, "
+    "Group by one or more of day, week, month, model, provider, api, name, tag, status, conversation, "
     "or a metadata key (meta.KEY, or KEY when it is not one of those), comma-separated: "
     "--by day,model."
 )

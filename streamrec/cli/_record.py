@@ -14,6 +14,7 @@ from ._common import (
     wait_until_interrupted,
     warn_remote,
 )
+from ._filters import parse_meta
 
 
 @click.command()
@@ -51,7 +52,7 @@ def _upstreams(
 
 
 def _recording_options(f: Any) -> Any:
-    """--name, --tag and --upstream, shared by `record` and `proxy`."""
+    """--name, --tag, --meta and --upstream, shared by `record` and `proxy`."""
     f = click.option(
         "--upstream",
         "upstreams",
@@ -59,6 +60,13 @@ def _recording_options(f: Any) -> Any:
         metavar="PROVIDER=URL",
         callback=_upstreams,
         help=_UPSTREAM_HELP,
+    )(f)
+    f = click.option(
+        "--meta",
+        "meta",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Attach metadata to every recorded call (repeatable; per request: x-streamrec-KEY headers).",
     )(f)
     f = click.option("--tag", "tags", multiple=True, help="Tag every recorded call (repeatable).")(
         f
@@ -83,6 +91,7 @@ def record(
     ctx: click.Context,
     name: str | None,
     tags: tuple[str, ...],
+    meta: tuple[str, ...],
     upstreams: dict[str, str],
     durability: str,
     command: tuple[str, ...],
@@ -91,12 +100,14 @@ def record(
 
     \b
         streamrec record -- python app.py
+        streamrec record --name nightly --meta user=ci --meta project=search -- python app.py
 
     COMMAND gets OPENAI_BASE_URL, ANTHROPIC_BASE_URL and GOOGLE_GEMINI_BASE_URL
     pointing at a proxy on a free loopback port; every call streams through it
     to the real provider (or to the base URL COMMAND already had) and is
     recorded. Exits with COMMAND's exit code; prints one line per recorded
-    stream on stderr.
+    stream on stderr. A request may attribute itself with x-streamrec-name,
+    x-streamrec-tags and x-streamrec-KEY headers (stripped before forwarding).
     """
     from ..errors import StoreError
     from ..recorder import run_recorded
@@ -109,6 +120,7 @@ def record(
             upstreams=upstreams,
             name=name,
             tags=tags,
+            metadata=parse_meta(meta),
             durability=durability,
         )
     except FileNotFoundError:
@@ -144,6 +156,7 @@ def proxy_cmd(
     allowed_hosts: tuple[str, ...],
     name: str | None,
     tags: tuple[str, ...],
+    meta: tuple[str, ...],
     upstreams: dict[str, str],
     durability: str,
 ) -> None:
@@ -166,6 +179,7 @@ def proxy_cmd(
         upstreams=resolve_upstreams(upstreams),
         name=name,
         tags=tags,
+        metadata=parse_meta(meta),
         on_finish=finished,
         durability=durability,
     )

@@ -61,6 +61,7 @@ def open_exchange(
     on_finish: OnFinish | None = None,
     redact: Redact | None = None,
     durability: str = "group",
+    metadata: Mapping[str, str] | None = None,
 ) -> Exchange | None:
     """Start recording a call to ``endpoint``; None if it cannot be recorded."""
     try:
@@ -71,6 +72,7 @@ def open_exchange(
             store=store,
             name=name,
             tags=tags,
+            metadata=metadata,
             strict=strict,
             redact=redact,
         )

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from .._serving import BackgroundServer
 from ..providers import STREAM_ID_HEADER, endpoint_for
 from ..store import Store, default_store
+from ._attribution import Attribution, check_metadata, split_headers
 from ._exchange import IDENTITY, Exchange, OnFinish, open_exchange
 from ._redact import Redact
 from ._routes import (
@@ -100,9 +101,11 @@ class RecordingProxy:
         on_finish: OnFinish | None = None,
         redact: Redact | None = None,
         durability: str = "group",
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         self.store = store if store is not None else default_store()
         self._durability = durability
+        self._attribution = Attribution(name, tuple(tags), check_metadata(metadata))
         self._redact = redact
         self.upstreams = resolve_upstreams(upstreams)
         self.stream_ids: list[str] = []
@@ -209,7 +212,10 @@ class RecordingProxy:
             body = {"error": {"type": "bad_request_target", "message": f"streamrec proxy: {exc}"}}
             await JSONResponse(body, status_code=400)(scope, receive, send)
             return
-        headers = [(k, v) for k, v in request.headers.items() if k not in _HOP]
+        # x-streamrec-* headers attribute this call and never reach the provider
+        found, kept = split_headers(request.headers.items())
+        headers = [(k, v) for k, v in kept if k not in _HOP]
+        who = self._attribution.with_headers(found)
         exchange: Exchange | None = None
         content: Any = None
         endpoint = endpoint_for(request.method, path)
@@ -219,8 +225,9 @@ class RecordingProxy:
                 endpoint,
                 content,
                 store=self.store,
-                name=self._name,
-                tags=self._tags,
+                name=who.name,
+                tags=who.tags,
+                metadata=who.metadata,
                 on_finish=self._on_finish,
                 redact=self._redact,
                 durability=self._durability,

@@ -39,6 +39,7 @@ from ..projection import (
     tool_identity,
 )
 from ..store import Store, as_store, summary_row
+from ._attribution import check_metadata
 from ._redact import Redact, redact_text, scrub
 from ._wire import to_wire
 
@@ -67,6 +68,7 @@ class Recording:
         store: Store | str | os.PathLike[str] | None = None,
         name: str | None = None,
         tags: Iterable[str] = (),
+        metadata: Mapping[str, Any] | None = None,
         strict: bool = False,
         prompt_template: str | None = None,
         fn_args: Mapping[str, Any] | None = None,
@@ -81,6 +83,7 @@ class Recording:
             raise RecorderError(
                 f"durability must be one of {', '.join(DURABILITIES)}, not {durability!r}"
             )
+        meta = check_metadata(metadata)
         self.api = api
         self.durability = durability
         self.stream_id = new_stream_id()
@@ -113,6 +116,7 @@ class Recording:
             fn_args=scrub(dict(fn_args or {})),
             name=name,
             tags=[str(t) for t in tags],
+            metadata=meta,
             fingerprint=fingerprint,
             host=socket.gethostname(),
             pid=os.getpid(),

@@ -39,6 +39,7 @@ def run_recorded(
     tags: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
     durability: str = "group",
+    metadata: Mapping[str, str] | None = None,
 ) -> RecordedRun:
     """Run ``argv`` through the recording proxy; return once it exited and its calls are committed.
 
@@ -56,6 +57,7 @@ def run_recorded(
         name=name,
         tags=tags,
         durability=durability,
+        metadata=metadata,
     )
     with ProxyServer(proxy) as server:
         code = run_command(list(argv), {**env, **server.env})

@@ -188,6 +188,7 @@ def record(
     fn_args: Mapping[str, Any] | None = None,
     redact: Redact | None = None,
     durability: Durability = "group",
+    metadata: Mapping[str, Any] | None = None,
 ) -> RecordedStream[T]:
     """Record ``source`` (a sync or async iterable of chunks) as it is iterated.
 
@@ -199,6 +200,8 @@ def record(
     ``redact`` hooks change what is stored (not what is yielded). ``durability``:
     ``"group"`` (default) commits in groups, ``"chunk"`` commits each chunk before
     it is yielded (see the README's "Reliability and security").
+    ``metadata`` attributes the call beyond name and tags (user, session,
+    project, feature, any key: values stored as text), for ``ls``/``stats`` filters.
     """
     recording = Recording(
         api=api,
@@ -206,6 +209,7 @@ def record(
         store=store,
         name=name,
         tags=tags,
+        metadata=metadata,
         strict=strict,
         prompt_template=prompt_template,
         fn_args=fn_args,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -25,6 +25,7 @@ import httpx
 from ..errors import StoreError, StoreWarning
 from ..providers import Endpoint, endpoint_for
 from ..store import Store, default_store
+from ._attribution import HEADER_PREFIX, Attribution, check_metadata, split_headers
 from ._exchange import IDENTITY, Exchange, OnFinish, open_exchange
 from ._redact import Redact
 
@@ -70,9 +71,11 @@ class _Common:
         on_finish: OnFinish | None,
         redact: Redact | None = None,
         durability: str = "group",
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         self._store = store
         self._durability = durability
+        self._attribution = Attribution(name, tuple(tags), check_metadata(metadata))
         self._redact = redact
         self._name = name
         self._tags = list(tags)
@@ -103,13 +106,18 @@ class _Common:
                 log.warning("streamrec: not recording (%s); calls go ahead", exc)
                 warnings.warn(f"streamrec: not recording ({exc})", StoreWarning, stacklevel=5)
             return None
+        found, _ = split_headers(request.headers.items())
+        for key in [k for k in request.headers if k.lower().startswith(HEADER_PREFIX)]:
+            del request.headers[key]  # ours, never the provider's
+        who = self._attribution.with_headers(found)
         exchange = open_exchange(
             endpoint,
             request.content,
             durability=self._durability,
             store=store,
-            name=self._name,
-            tags=self._tags,
+            name=who.name,
+            tags=who.tags,
+            metadata=who.metadata,
             strict=self._strict,
             on_finish=self._on_finish,
             redact=self._redact,
@@ -144,8 +152,9 @@ class RecordingTransport(_Common, _Transport):
         on_finish: OnFinish | None = None,
         redact: Redact | None = None,
         durability: str = "group",
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(store, name, tags, strict, on_finish, redact, durability)
+        super().__init__(store, name, tags, strict, on_finish, redact, durability, metadata)
         self._inner = transport if transport is not None else httpx.HTTPTransport()
 
     def handle_request(self, request: Any) -> Any:
@@ -190,8 +199,9 @@ class AsyncRecordingTransport(_Common, _AsyncTransport):
         on_finish: OnFinish | None = None,
         redact: Redact | None = None,
         durability: str = "group",
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(store, name, tags, strict, on_finish, redact, durability)
+        super().__init__(store, name, tags, strict, on_finish, redact, durability, metadata)
         self._inner = transport if transport is not None else httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: Any) -> Any:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, String, cast, type_coerce
+from sqlalchemy import JSON, ColumnElement, String, cast, func, type_coerce
 
 from ..errors import FilterError
 from ._schema import streams
@@ -95,7 +95,8 @@ class Filters:
     ``since`` is inclusive and ``until`` exclusive (both on ``started_at``);
     strings are parsed with ``parse_time``. ``model`` matches the requested or
     the reported model; ``tag`` one of the tags; ``meta`` every given
-    metadata key with exactly that value; ``status`` one status or several.
+    metadata key with exactly that value; ``status`` one status or several;
+    ``conversation`` the streams of one conversation (by its id).
     """
 
     since: datetime | None = None
@@ -108,6 +109,7 @@ class Filters:
     tag: str | None = None
     meta: Mapping[str, str] = field(default_factory=dict)
     fingerprint: str | None = None
+    conversation: str | None = None
 
     @classmethod
     def of(
@@ -123,6 +125,7 @@ class Filters:
         tag: str | None = None,
         meta: Mapping[str, str] | None = None,
         fingerprint: str | None = None,
+        conversation: str | None = None,
         now: datetime | None = None,
     ) -> Filters:
         """Filters from loose arguments (time strings parsed, one status or several)."""
@@ -137,6 +140,7 @@ class Filters:
             tag=tag or None,
             meta=dict(meta or {}),
             fingerprint=fingerprint or None,
+            conversation=conversation or None,
         )
 
     def conditions(self, dialect: str) -> list[ColumnElement[bool]]:
@@ -161,6 +165,8 @@ class Filters:
             out.append(c.name == self.name)
         if self.fingerprint:
             out.append(c.fingerprint == self.fingerprint)
+        if self.conversation:
+            out.append(func.coalesce(c.conversation_id, c.stream_id) == self.conversation)
         if self.tag:
             # tags is a JSON array of strings; its elements are quoted exactly so
             out.append(c.tags.contains(json.dumps(self.tag), autoescape=True))
@@ -181,5 +187,6 @@ class Filters:
                 self.tag,
                 self.meta,
                 self.fingerprint,
+                self.conversation,
             )
         )

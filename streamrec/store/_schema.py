@@ -101,7 +101,15 @@ streams = Table(
     Column("cache_savings_nanousd", BigInteger, nullable=True),
     # values the columns above could not hold (JSON list of text), NULL when none
     Column("problems", Text, nullable=True),
+    # conversation links (set when a stream starts): the thread's first stream, the stream
+    # this one continues, and the hash of the turns it sent (what a follow-up repeats)
+    Column("conversation_id", String(36), nullable=True),
+    Column("parent_id", String(36), nullable=True),
+    Column("prompt_hash", String(64), nullable=True),
     Index("ix_streams_started_at", "started_at"),
     Index("ix_streams_status", "status"),
     Index("ix_streams_fingerprint", "fingerprint"),
+    Index("ix_streams_conversation_id", "conversation_id"),
+    Index("ix_streams_prompt_hash", "prompt_hash"),
+    Index("ix_streams_response_id", "response_id"),
 )

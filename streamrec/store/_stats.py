@@ -38,7 +38,18 @@ if TYPE_CHECKING:
 
 __all__ = ["DIMENSIONS", "GROUPS", "STAT_FIELDS", "parse_by", "stats"]
 
-DIMENSIONS = ("day", "week", "month", "model", "provider", "api", "name", "tag", "status")
+DIMENSIONS = (
+    "day",
+    "week",
+    "month",
+    "model",
+    "provider",
+    "api",
+    "name",
+    "tag",
+    "status",
+    "conversation",
+)
 """Built-in ``by`` dimensions; any other name (or ``meta.KEY``) is a metadata key."""
 GROUPS = DIMENSIONS  # the name earlier releases exported
 
@@ -116,7 +127,7 @@ def stats(
     from ``DIMENSIONS`` (``day``/``week``/``month`` are UTC calendar periods of
     ``started_at``, labelled ``2026-12-01``, ``2026-11-30`` (the ISO week's
     Monday) and ``2026-12``; ``tag`` counts a stream once under each of its
-    tags), else a metadata key (``user`` or ``meta.user``). Streams are chosen
+    tags; ``conversation`` is the id of a thread's first stream), else a metadata key (``user`` or ``meta.user``). Streams are chosen
     by ``filters`` or by the ``Filters.of`` keywords (``since``, ``until``,
     ``status``, ``model``, ``api``, ``provider``, ``name``, ``tag``, ``meta``).
 
@@ -181,6 +192,8 @@ def _dimension(name: str, dialect: str, tag: ColumnElement[Any] | None) -> Colum
         return tag
     if name in ("model", "provider", "api", "name", "status"):
         return c[name]
+    if name == "conversation":
+        return func.coalesce(c.conversation_id, c.stream_id)
     return meta_value(dialect, name[5:] if name.startswith("meta.") else name)
 
 

@@ -30,6 +30,7 @@ from ._engine import make_engine, resolve_url, sqlite_path
 from ._filters import Filters
 from ._schema import events, streams
 from ._summary import fit_row, summary_row
+from ._threads import link
 
 if TYPE_CHECKING:
     from ..projection import StreamState
@@ -279,7 +280,7 @@ class Store:
         starts = [e for e in batch if e.kind is EventKind.STARTED]
         with self._errors("append events"), self._appender().begin() as conn:
             for started in starts:
-                conn.execute(insert(streams), [_started_row(started)])
+                conn.execute(insert(streams), [_started_row(started, conn)])
             if rows:
                 conn.execute(insert(events), rows)
             for stream_id, (chunks, last) in progress.items():
@@ -676,13 +677,16 @@ def decode_payload(payload: str, event: str | None, encoding: str | None) -> tup
     return json.loads(payload), None if event is None else json.loads(event)
 
 
-def _started_row(started: StoredEvent) -> dict[str, Any]:
+def _started_row(started: StoredEvent, conn: Any) -> dict[str, Any]:
     try:
         payload: Any = started.model()
     except ValueError:  # not the request we wrote; the log keeps it, the row stays bare
         payload = None
+    request = getattr(payload, "request", None)
+    links = link(conn, started.stream_id, request if isinstance(request, dict) else {})
     return fit_row(
         {
+            **links,
             "stream_id": started.stream_id,
             "name": getattr(payload, "name", None),
             "tags": json.dumps(getattr(payload, "tags", [])),
