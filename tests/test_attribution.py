@@ -72,7 +72,7 @@ def test_proxy_headers_attribute_the_call_and_never_reach_the_provider(
 ) -> None:
     proxy = RecordingProxy(
         store=store,
-        upstreams={"openai": upstream.base_url},
+        upstreams={"openai": upstream.openai_base_url},
         name="app",
         tags=["ci"],
         metadata={"project": "search"},
@@ -127,7 +127,7 @@ def test_cli_record_meta(tmp_path: Path, upstream: Upstream) -> None:
     result = CliRunner().invoke(
         main,
         ["--db", db, "record", "--meta", "user=ci", "--meta", "project=p1",
-         f"--upstream=openai={upstream.base_url}", "--", sys.executable, str(script)],
+         f"--upstream=openai={upstream.openai_base_url}", "--", sys.executable, str(script)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert upstream.requests[0].header("x-streamrec-feature") is None
