@@ -446,3 +446,22 @@ def test_any_realtime_session_projects_without_raising(frames: list[Any]) -> Non
     assert state.status in ("completed", "failed")
     assert state.chunk_count + state.client_messages == len(frames)
     assert state.cost is None or state.cost >= 0
+
+
+def test_steering_news_after_a_response_is_kept_without_holding_a_stream_open() -> None:
+    log = ConnectionLog(
+        Endpoint("openai", "openai.responses"), path="/v1/responses", query="", store=None
+    )
+    done = {"id": "resp_1", "model": "gpt-4o-mini", "status": "completed", "output": []}
+    log.client(json.dumps({"type": "response.create", "input": "A"}))
+    log.server(json.dumps({"type": "response.completed", "response": done}))
+    log.server(json.dumps({"type": "response.steer.pending", "required_input": []}))
+    successor = {**done, "id": "resp_2", "status": "in_progress"}
+    log.server(json.dumps({"type": "response.created", "response": successor}))  # by itself
+    log.server(
+        json.dumps({"type": "response.completed", "response": {**successor, "status": "completed"}})
+    )
+    first, news, second = (r.state for r in log.recordings)
+    assert (first.id, first.status) == ("resp_1", "completed")
+    assert (news.status, news.chunk_count, news.unknown_events) == ("completed", 1, 0)
+    assert (second.id, second.status, second.messages) == ("resp_2", "completed", [])

@@ -54,6 +54,8 @@ OnFinish = Callable[[Recording], None]
 
 # the terminal events of one response (Responses API), as over SSE
 _RESPONSE_END = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+# events that begin a response, also one the server starts by itself
+_RESPONSE_START = frozenset({"response.created", "response.queued"})
 # headers that belong to one hop's handshake; the websockets client makes its own
 _HANDSHAKE = frozenset(
     {
@@ -123,6 +125,9 @@ class ConnectionLog:
         self._lanes: dict[str | None, list[Recording]] = {}
         self._session: Recording | None = None
         self._closed = False  # frames still in flight after a close reach nobody: not recorded
+        # streams the server opened with a frame that starts no response (steering
+        # news after a response ended): settled as complete by whatever comes next
+        self._orphans: list[Recording] = []
 
     # -- what the relay calls -----------------------------------------------------------
 
@@ -142,6 +147,7 @@ class ConnectionLog:
             body = _object(data)
             lane = _lane(body)
             if event == "response.create":
+                self._settle_orphans(lane)
                 request = {k: v for k, v in body.items() if k != "type"}
                 target = self._open(request)
                 if target is not None:
@@ -162,13 +168,17 @@ class ConnectionLog:
             return
         body = _object(data)
         lane = _lane(body)
-        target = self._current(lane)
         kind = body.get("type") if isinstance(body.get("type"), str) else event
+        if kind in _RESPONSE_START:
+            self._settle_orphans(lane)
+        target = self._current(lane)
         if target is None:  # the server began a response by itself (a steered successor)
             target = self._open({})
             if target is None:
                 return
             self._lanes.setdefault(lane, []).append(target)
+            if kind not in _RESPONSE_START:
+                self._orphans.append(target)
         _guard(target, target.chunk, SSEEvent(data, event))
         if kind in _RESPONSE_END:
             self._lanes[lane].remove(target)
@@ -236,9 +246,18 @@ class ConnectionLog:
         return open_[0] if open_ else None
 
     def _open_responses(self) -> list[Recording]:
+        """The responses still open at the close (orphans are settled as complete)."""
+        for lane in list(self._lanes):
+            self._settle_orphans(lane)
         out = [r for lane in self._lanes.values() for r in lane]
         self._lanes.clear()
         return out
+
+    def _settle_orphans(self, lane: str | None) -> None:
+        for recording in [r for r in self._lanes.get(lane, ()) if r in self._orphans]:
+            self._orphans.remove(recording)
+            self._lanes[lane].remove(recording)
+            self._finish(recording, recording.complete)
 
     def _finish(self, recording: Recording, method: Callable[..., Any], *args: Any) -> None:
         if recording.finished:

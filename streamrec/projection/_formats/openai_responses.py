@@ -108,6 +108,10 @@ _IGNORED = frozenset(
         "response.shell_call_command.done",
         "response.shell_call_output_content.delta",
         "response.shell_call_output_content.done",
+        # WebSocket mode's steering acknowledgements: about queued input, not this output
+        "response.steer.accepted",
+        "response.steer.failed",
+        "response.steer.pending",
         "response.web_search_call.completed",
         "response.web_search_call.in_progress",
         "response.web_search_call.searching",
