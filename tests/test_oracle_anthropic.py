@@ -568,13 +568,26 @@ def test_tool_input_that_is_not_json_is_refused_by_the_sdk_and_flagged_here(
     assert run.state.tool_problems
 
 
-def test_a_stream_ending_inside_a_tool_input_is_flagged(oracle: Oracle) -> None:
-    events = message(tool_use("toolu_01", "f", '{"a": 1'), stop="tool_use")
-    events = [e for e in events if e["type"] != "content_block_stop"]
+@pytest.mark.parametrize(
+    ("stop", "problem"),
+    [
+        ("max_tokens", "input cut off by max_tokens"),
+        ("tool_use", "the stream ended before the input was complete"),
+    ],
+)
+def test_a_tool_input_never_stopped_is_flagged(oracle: Oracle, stop: str, problem: str) -> None:
+    # as Anthropic sends a max_tokens cut: no content_block_stop for the open block
+    events = message(
+        text("Saving."),
+        tool_use("toolu_01", "make_file", '{"name": "a.txt", "lines": ["x", "y'),
+        stop=stop,
+    )
+    events = [e for e in events if e != {"type": "content_block_stop", "index": 1}]
     run = oracle.anthropic(events)
+    check(run)
     [call] = run.state.tool_calls
-    assert not call.valid
-    assert call.problem is not None
+    assert (call.valid, call.problem) == (False, problem)
+    assert run.state.message_param["content"][1]["input"] == {"name": "a.txt", "lines": ["x"]}
 
 
 # -- generated streams ---------------------------------------------------------------------

@@ -70,6 +70,7 @@ class AnthropicReducer(Reducer):
         self._blocks: dict[int, dict[str, Any]] = {}  # wire index -> block in provider_data
         self._json: dict[int, str] = {}  # wire index -> partial_json so far
         self._tools: dict[int, ToolCall] = {}
+        self._stopped: set[int] = set()
         self._usage: dict[str, Any] = {}
         self._final_usage = False  # message_start's output_tokens is a placeholder
         state.provider_data["blocks"] = []
@@ -104,10 +105,12 @@ class AnthropicReducer(Reducer):
 
     def end(self) -> list[ToolCall]:
         # A tool_use block without its content_block_stop has truncated input: incomplete.
-        for tool in self.state.tool_calls:
-            if not tool.complete and not tool.problem:
-                tool.problem = "the stream ended before the input was complete"
+        self._settle_open("the stream ended before the input was complete")
         return []
+
+    def abandon(self, why: str) -> None:
+        self._settle_open(why)
+        super().abandon(why)
 
     # -- events -------------------------------------------------------------------------
 
@@ -210,24 +213,8 @@ class AnthropicReducer(Reducer):
         block = self._blocks.get(index)
         if block is None:
             raise ProjectionError(f"stop for content block {index}, which never started")
-        tool = self._tools.get(index)
-        streamed = tool.arguments if tool is not None else self._json.get(index)
-        if streamed:  # tool_use, server_tool_use, mcp_tool_use: input streamed as JSON
-            parsed = parse_object(streamed)
-            if parsed is None:
-                # cut off or not JSON: the block keeps what the SDK's partial parse makes of
-                # it (the API needs an object there), the call keeps the raw text and is
-                # never handed out as runnable
-                partial = partial_object(streamed)
-                block["input"] = partial if partial is not None else as_dict(block.get("input"))
-                if tool is not None:
-                    tool.problem = (
-                        "input is not a complete JSON object"
-                        if partial is not None
-                        else "input is not valid JSON"
-                    )
-            else:
-                block["input"] = parsed
+        self._stopped.add(index)
+        tool = self._settle(index)
         if tool is None or tool.complete or tool.problem:
             return []
         if not tool.arguments.strip():
@@ -235,12 +222,50 @@ class AnthropicReducer(Reducer):
         tool.complete = True
         return [tool]
 
+    def _settle(self, index: int) -> ToolCall | None:
+        """Give a block the input streamed so far; flag its call if that is not an object.
+
+        Cut off or not JSON: the block keeps what the SDK's partial parse makes of it (the
+        API needs an object there), the call keeps the raw text and is never handed out.
+        """
+        block = self._blocks[index]
+        tool = self._tools.get(index)
+        streamed = tool.arguments if tool is not None else self._json.get(index)
+        if streamed:  # tool_use, server_tool_use, mcp_tool_use: input streamed as JSON
+            parsed = parse_object(streamed)
+            if parsed is None:
+                partial = partial_object(streamed)
+                block["input"] = partial if partial is not None else as_dict(block.get("input"))
+                if tool is not None and not tool.problem:
+                    tool.problem = (
+                        "input is not a complete JSON object"
+                        if partial is not None
+                        else "input is not valid JSON"
+                    )
+            else:
+                block["input"] = parsed
+        return tool
+
+    def _settle_open(self, problem: str) -> None:
+        """The message ended with blocks still open: their input is what arrived."""
+        for index in self._blocks:
+            if index in self._stopped:
+                continue
+            tool = self._settle(index)
+            if (
+                tool is not None
+                and not tool.complete
+                and (not tool.problem or tool.problem == "input is not a complete JSON object")
+            ):
+                tool.problem = problem
+
     def _message_delta(self, delta: dict[str, Any], usage: Any) -> None:
         state = self.state
         reason = delta.get("stop_reason")
         if isinstance(reason, str) and reason:
             state.finish_reasons = [reason]
             if reason == "max_tokens":
+                self._settle_open("input cut off by max_tokens")
                 for tool in state.tool_calls:
                     if tool.problem == "input is not a complete JSON object":
                         tool.problem = "input cut off by max_tokens"
