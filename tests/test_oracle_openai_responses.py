@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import itertools
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from streamrec.projection import price
 from tests.oracle import Oracle, Run, drop_none, dump
 
 MODEL = "gpt-5-2025-08-07"
@@ -549,6 +551,12 @@ def test_built_in_tool_items_are_kept_as_they_came(oracle: Oracle, name: str) ->
     )
     check(run)
     assert _clean(run.state.message_param[0]) == _clean(item)
+    if name == "web_search":  # billed per call: $10 per 1000 on top of the tokens
+        parts = run.state.cost_metadata
+        tokens_only = run.state.model_copy(deep=True)
+        tokens_only.provider_data.pop("web_searches")
+        assert run.state.cost == price(tokens_only)[0] + Decimal("0.01")
+        assert parts["reason"] is None
 
 
 def test_incomplete_response_keeps_its_reason(oracle: Oracle) -> None:

@@ -420,6 +420,18 @@ class OpenAIResponsesReducer(Reducer):
         state.content = "".join(texts)
         state.refusal = "".join(refusals) if refusals else None
         state.thinking = "".join(thoughts)
+        # OpenAI bills each web search call the model made (genai-prices: per 1000)
+        searches = sum(
+            1
+            for item in self._items.values()
+            if item.get("type") == "web_search_call"
+            and as_dict(item.get("action")).get("type", "search") == "search"
+            and item.get("status") == "completed"
+        )
+        if searches:
+            state.provider_data["web_searches"] = searches
+        else:
+            state.provider_data.pop("web_searches", None)
 
     # -- provider-shaped outputs --------------------------------------------------------
 
