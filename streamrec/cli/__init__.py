@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "ui": "_ui:ui",
     "rm": "_retention:rm",
     "prune": "_retention:prune",
+    "audit": "_audit:audit",
 }
 
 

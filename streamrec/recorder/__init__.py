@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from .._lazy import exports
 
 if TYPE_CHECKING:
+    from ._audit import Finding, audit_lines, audit_store, scrub_lines, scrub_store
     from ._exchange import Exchange, UpstreamStatusError, open_exchange
     from ._proxy import STREAM_ID_HEADER, ProxyServer, RecordingProxy, proxy_app
     from ._recording import Recording
@@ -33,6 +34,7 @@ __all__ = [
     "UPSTREAM_ENV",
     "AsyncRecordingTransport",
     "Exchange",
+    "Finding",
     "ProxyServer",
     "RecordedRun",
     "RecordedStream",
@@ -42,6 +44,8 @@ __all__ = [
     "Redact",
     "SSESplitter",
     "UpstreamStatusError",
+    "audit_lines",
+    "audit_store",
     "client_env",
     "is_secret_key",
     "open_exchange",
@@ -54,6 +58,8 @@ __all__ = [
     "run_recorded",
     "safe_headers",
     "scrub",
+    "scrub_lines",
+    "scrub_store",
     "secret_spans",
     "to_wire",
 ]
@@ -69,6 +75,7 @@ __getattr__, __dir__ = exports(
         "UPSTREAM_ENV": "._routes",
         "AsyncRecordingTransport": "._transport",
         "Exchange": "._exchange",
+        "Finding": "._audit",
         "ProxyServer": "._proxy",
         "RecordedRun": "._run",
         "RecordedStream": "._stream",
@@ -78,6 +85,8 @@ __getattr__, __dir__ = exports(
         "Redact": "._redact",
         "SSESplitter": "._sse",
         "UpstreamStatusError": "._exchange",
+        "audit_lines": "._audit",
+        "audit_store": "._audit",
         "client_env": "._routes",
         "is_secret_key": "._redact",
         "open_exchange": "._exchange",
@@ -90,6 +99,8 @@ __getattr__, __dir__ = exports(
         "run_recorded": "._run",
         "safe_headers": "._redact",
         "scrub": "._redact",
+        "scrub_lines": "._audit",
+        "scrub_store": "._audit",
         "secret_spans": "._redact",
         "to_wire": "._wire",
     },

@@ -625,6 +625,26 @@ class Store:
 
         return run_sql(self, query, limit=limit)
 
+    def rewrite_payloads(self, changes: dict[tuple[str, int], str]) -> None:
+        """Replace stored events' payloads in place, then rebuild their streams' read model.
+
+        The log is append-only except for this: ``streamrec audit --scrub`` uses it
+        to redact secrets that reached the store. ``changes`` maps (stream id, seq)
+        to the new payload text.
+        """
+        with self._errors("rewrite payloads"), self._write_engine().begin() as conn:
+            for (stream_id, seq), text in changes.items():
+                where = (events.c.stream_id == stream_id) & (events.c.seq == seq)
+                row = conn.execute(select(events.c.event, events.c.encoding).where(where)).one()
+                _, name = decode_payload("null", row.event, row.encoding)
+                payload, event, encoding = encode_payload(text, name)
+                conn.execute(
+                    update(events)
+                    .where(where)
+                    .values(payload=payload, event=event, encoding=encoding)
+                )
+        self.rebuild(sorted({stream_id for stream_id, _ in changes}))
+
     def grant_reader(self) -> str | None:
         """PostgreSQL: create the read-only role ``sql`` runs as and let it read this schema.
 
