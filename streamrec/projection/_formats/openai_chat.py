@@ -55,6 +55,10 @@ from ._common import (
 )
 
 
+_NEVER_KEPT = frozenset({"obfuscation"})
+_CHOICE0_FIELDS = frozenset({"obfuscation", "content", "refusal", "tool_calls", "role"})
+
+
 @register
 class OpenAIChatReducer(Reducer):
     """``openai.chat.completions``."""
@@ -164,7 +168,12 @@ class OpenAIChatReducer(Reducer):
             slot = self._choices[index] = {"index": index, "message": {}, "finish_reason": None}
             self.state.provider_data["choices"] = [self._choices[i] for i in sorted(self._choices)]
         if isinstance(delta, dict):
-            merge_delta(slot["message"], {k: v for k, v in delta.items() if k != "obfuscation"})
+            # choice 0's text, refusal and tool calls live in the BaseStream fields (and
+            # message_param): only what else its deltas carry is merged here
+            skip = _CHOICE0_FIELDS if index == 0 else _NEVER_KEPT
+            rest = {k: v for k, v in delta.items() if k not in skip}
+            if rest:
+                merge_delta(slot["message"], rest)
         logprobs = choice.get("logprobs")
         if isinstance(logprobs, dict):
             kept = slot.setdefault("logprobs", {"content": None, "refusal": None})
