@@ -54,7 +54,6 @@ from ._common import (
     take_request,
 )
 
-
 _NEVER_KEPT = frozenset({"obfuscation"})
 _CHOICE0_FIELDS = frozenset({"obfuscation", "content", "refusal", "tool_calls", "role"})
 
