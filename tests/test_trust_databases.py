@@ -1,0 +1,202 @@
+"""Databases are left as found (issue 7, point 7).
+
+A file streamrec cannot use is refused with one line and exit 1, byte-identical
+afterwards (no switch to WAL, no table, no side file); read commands create
+nothing; bad paths and URLs get one line naming what is supported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, inspect
+
+from streamrec import Store, record
+from streamrec.cli import main
+
+from .chunks import text_stream
+
+# every read command, with the arguments it needs to get as far as opening the store
+READS = [
+    ["ls"],
+    ["show", "0000"],
+    ["stats"],
+    ["sql", "SELECT 1"],
+    ["replay", "0000"],
+    ["export"],
+    ["verify"],
+]
+WRITES = [["rebuild"], ["recover"], ["db", "upgrade"]]
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _one_line_error(result: Result) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("streamrec: error: "), result.stderr
+
+
+def _foreign(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+        conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.close()
+
+
+def _corrupt(path: Path) -> None:
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+
+
+def _newer(path: Path) -> None:
+    Store(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'zz_from_the_future'")
+    conn.close()
+
+
+def _broken_alembic(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num TEXT, other TEXT)")
+        conn.execute("INSERT INTO alembic_version VALUES ('a', 'x'), ('b', 'y')")
+        conn.execute("CREATE TABLE events (x)")
+    conn.close()
+
+
+def _rollback_journal_streamrec(path: Path) -> None:
+    """A streamrec file switched back to a rollback journal (so a WAL switch would show)."""
+    Store(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("UPDATE alembic_version SET version_num = 'zz_from_the_future'")
+    conn.close()
+
+
+KINDS: dict[str, Callable[[Path], None]] = {
+    "foreign": _foreign,
+    "corrupt": _corrupt,
+    "newer revision": _newer,
+    "broken alembic_version": _broken_alembic,
+    "newer, rollback journal": _rollback_journal_streamrec,
+}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("command", READS + WRITES + [["import", "-"]], ids=" ".join)
+def test_a_file_streamrec_cannot_use_is_refused_and_left_byte_identical(
+    kind: str, command: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "other.db"
+    KINDS[kind](path)
+    before, files = _digest(path), sorted(os.listdir(tmp_path))
+    result = CliRunner().invoke(main, ["--db", str(path), *command], input="")
+    _one_line_error(result)
+    assert _digest(path) == before
+    assert sorted(os.listdir(tmp_path)) == files  # no -wal, -shm or journal left beside it
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_record_into_a_file_it_cannot_use_is_refused(kind: str, tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    KINDS[kind](path)
+    before = _digest(path)
+    result = run("--db", str(path), "record", "--", sys.executable, "-c", "pass")
+    _one_line_error(result)
+    assert _digest(path) == before
+
+
+@pytest.mark.parametrize("command", READS, ids=" ".join)
+def test_read_commands_create_nothing(command: list[str], tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "streamrec.db"
+    result = run("--db", str(missing), *command)
+    _one_line_error(result)
+    assert "does not exist" in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", READS, ids=" ".join)
+def test_read_commands_create_no_schema(command: list[str], pg_url: str) -> None:
+    result = run("--db", pg_url, *command)
+    _one_line_error(result)
+    engine = create_engine(pg_url)
+    try:
+        assert inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("command", [["ls"], ["import", "-"]], ids=" ".join)
+def test_a_parent_that_is_a_file(command: list[str], tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    result = CliRunner().invoke(
+        main, ["--db", str(tmp_path / "afile" / "s.db"), *command], input=""
+    )
+    _one_line_error(result)
+
+
+def test_a_parent_that_is_not_permitted() -> None:
+    result = CliRunner().invoke(main, ["--db", "/sys/streamrec-test/s.db", "import", "-"], input="")
+    _one_line_error(result)
+    assert "cannot create" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://root@localhost/db", "http://example.com/x.db", "mongodb://h/db"]
+)
+def test_unsupported_url_schemes_name_what_is_supported(url: str) -> None:
+    result = run("--db", url, "ls")
+    _one_line_error(result)
+    assert "sqlite:///PATH or postgresql://" in result.stderr
+
+
+def _immutable(path: Path, on: bool) -> bool:
+    """chattr +i: read-only even for root (the suite runs as root in CI)."""
+    done = subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True)
+    return done.returncode == 0
+
+
+@pytest.mark.parametrize("command", [["import", "-"], ["recover"], ["rebuild"]], ids=" ".join)
+def test_a_read_only_file_is_refused_for_writing_and_left_alone(
+    command: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "ro.db"
+    with Store(path) as store:
+        from streamrec import record
+
+        from .chunks import text_stream
+
+        list(record(iter(text_stream(["x"])), api="openai", store=store))
+    os.chmod(path, 0o444)
+    if not _immutable(path, True):
+        pytest.skip("chattr +i is not available here")
+    try:
+        before = _digest(path)
+        lines = '{"stream_id": "s", "seq": 0, "kind": "stream.started", "t_ns": 0, '
+        lines += '"recorded_at": "2026-01-01T00:00:00+00:00", "event": null, '
+        lines += (
+            '"payload": "{\\"provider\\":\\"openai\\",\\"api\\":\\"openai.chat.completions\\"}"}\n'
+        )
+        result = CliRunner().invoke(main, ["--db", str(path), *command], input=lines)
+        if command == ["recover"]:
+            assert result.exit_code == 0  # nothing to recover: nothing to write
+        else:
+            _one_line_error(result)
+        assert _digest(path) == before
+    finally:
+        _immutable(path, False)
