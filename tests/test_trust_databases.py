@@ -177,10 +177,6 @@ def test_a_read_only_file_is_refused_for_writing_and_left_alone(
 ) -> None:
     path = tmp_path / "ro.db"
     with Store(path) as store:
-        from streamrec import record
-
-        from .chunks import text_stream
-
         list(record(iter(text_stream(["x"])), api="openai", store=store))
     os.chmod(path, 0o444)
     if not _immutable(path, True):
