@@ -10,7 +10,7 @@ from ..errors import StoreError
 from ..store import READER_ROLE, Store, export_lines, import_lines
 from ._common import db_option, open_store, print_json
 from ._common import progress as progress_bar
-from ._filters import filter_options, filters_from
+from ._filters import filter_options, filters_from, parse_meta
 
 
 @click.command()
@@ -24,18 +24,67 @@ from ._filters import filter_options, filters_from
     help="Write here (default: stdout).",
 )
 @filter_options
+@click.option(
+    "--otlp",
+    metavar="URL",
+    help="Send one OpenTelemetry GenAI span per stream to this OTLP/HTTP collector "
+    "(http://localhost:4318) instead of writing JSONL (needs streamrec[otel]).",
+)
+@click.option("--content", is_flag=True, help="With --otlp: include the messages in the spans.")
+@click.option(
+    "--metrics",
+    is_flag=True,
+    help="With --otlp: also send the duration and time-to-first-chunk histograms.",
+)
+@click.option(
+    "--otlp-header",
+    "otlp_headers",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="With --otlp: an HTTP header for the collector (repeatable).",
+)
 @click.pass_context
-def export(ctx: click.Context, /, stream_ids: tuple[str, ...], output: Any, **options: Any) -> None:
-    """Export streams (all, the given ids, or those the filters match) as JSONL events, one per line."""
+def export(
+    ctx: click.Context,
+    /,
+    stream_ids: tuple[str, ...],
+    output: Any,
+    otlp: str | None,
+    content: bool,
+    metrics: bool,
+    otlp_headers: tuple[str, ...],
+    **options: Any,
+) -> None:
+    """Export streams (all, the given ids, or those the filters match) as JSONL events, one per line.
+
+    With --otlp URL, send them to an OpenTelemetry collector as GenAI client
+    spans instead (their recorded times, models, tokens, time to first chunk,
+    error status; messages only with --content).
+    """
+    if (content or metrics or otlp_headers) and not otlp:
+        raise click.UsageError("--content, --metrics and --otlp-header go with --otlp")
     store = open_store(ctx)
     filters = filters_from(options)
-    ids: list[str] | None = list(stream_ids) or None
+    ids: list[str] | None = [store.resolve(s) for s in stream_ids] or None
     if filters:
         chosen = {r["stream_id"] for r in store.streams(filters=filters)}
-        ids = sorted(chosen & {store.resolve(s) for s in ids} if ids else chosen)
+        ids = sorted(chosen & set(ids) if ids else chosen)
         if not ids:
             click.echo("no streams match these filters", err=True)
             return
+    if otlp:
+        from ..store import export_otlp
+
+        sent = export_otlp(
+            store,
+            otlp,
+            stream_ids=ids,
+            content=content,
+            metrics=metrics,
+            headers=parse_meta(otlp_headers, "--otlp-header"),
+        )
+        click.echo(f"sent {sent} span(s) to {otlp}", err=True)
+        return
     for line in export_lines(store, ids):
         output.write(line + "\n")
 

@@ -9,6 +9,7 @@ from .._lazy import exports
 if TYPE_CHECKING:
     from ._engine import DEFAULT_PATH, ENV_VAR, resolve_url
     from ._filters import TIME_FORMS, Filters, parse_time
+    from ._otlp import export_otlp, span_attributes
     from ._portable import export_lines, import_lines
     from ._sql import READER_ROLE
     from ._stats import DIMENSIONS, GROUPS, STAT_FIELDS, parse_by, stats
@@ -30,10 +31,12 @@ __all__ = [
     "as_store",
     "default_store",
     "export_lines",
+    "export_otlp",
     "import_lines",
     "parse_by",
     "parse_time",
     "resolve_url",
+    "span_attributes",
     "stats",
     "summary_row",
 ]
@@ -55,10 +58,12 @@ __getattr__, __dir__ = exports(
         "as_store": "._store",
         "default_store": "._store",
         "export_lines": "._portable",
+        "export_otlp": "._otlp",
         "import_lines": "._portable",
         "parse_by": "._stats",
         "parse_time": "._filters",
         "resolve_url": "._engine",
+        "span_attributes": "._otlp",
         "stats": "._stats",
         "summary_row": "._summary",
     },
