@@ -31,6 +31,7 @@ from streamrec.ui import ui_app
 from tests.chunks import REQUEST, text_stream
 from tests.ui_support import Recorded, record_every_format
 from tests.upstream import Upstream
+from tests.ws_upstream import WSUpstream
 
 ARTIFACTS = Path(__file__).parent.parent / "artifacts" / "ui"
 CHROMIUM = os.environ.get("STREAMREC_CHROMIUM", "/usr/bin/chromium")
@@ -56,10 +57,14 @@ pytestmark = pytest.mark.skipif(_MISSING is not None and not _CI, reason=f"no br
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory, upstream_session: Upstream) -> Recorded:
+def recorded(
+    tmp_path_factory: pytest.TempPathFactory,
+    upstream_session: Upstream,
+    ws_upstream_session: WSUpstream,
+) -> Recorded:
     upstream_session.reset()
     url = f"sqlite:///{tmp_path_factory.mktemp('ui')}/ui.db"
-    return record_every_format(url, upstream_session)
+    return record_every_format(url, upstream_session, ws_upstream_session)
 
 
 @pytest.fixture(scope="module")
@@ -428,3 +433,21 @@ def test_the_demo_stream_in_the_ui(driver: Any, tmp_path: Path) -> None:
             assert "get_weather" in driver.find_element(By.ID, "tool-calls").text
             assert _console_errors(driver) == []
             _screenshot(driver, "demo")
+
+
+def test_a_realtime_session_marks_the_client_messages(
+    driver: Any, site: str, recorded: Recorded
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    with Store(recorded.url, create=False, recover=False) as store:
+        state = store.state(recorded.realtime)
+        events = store.events(recorded.realtime)
+    _open(driver, f"{site}/streams/{recorded.realtime}")
+    datasets = {d["role"]: d for d in _wait(driver, lambda: _chart(driver))}
+    assert datasets["chunks"]["n"] == state.chunk_count
+    sent = [e.seq for e in events if e.kind.value == "client.message"]
+    assert datasets["client_messages"]["points"] == sent and len(sent) == 4
+    assert driver.find_element(By.ID, "content").text == state.content.strip()
+    assert _console_errors(driver) == []
+    _screenshot(driver, "stream-openai-realtime")

@@ -7,14 +7,18 @@ Kept apart so the in-process tests (``test_ui.py``) and the browser tests
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from dataclasses import dataclass, field
+
+import openai
 
 from streamrec import Store
 from streamrec.recorder import ProxyServer, RecordingProxy
 from tests.history_data import populate
 from tests.sdk_clients import KINDS, call
 from tests.upstream import Upstream
+from tests.ws_upstream import WSUpstream
 
 #: scenario per kind (the upstream's names) -> what the page must show for it
 SCENARIOS: dict[str, tuple[str, ...]] = {
@@ -45,15 +49,18 @@ class Recorded:
     ids: dict[tuple[str, str], str] = field(default_factory=dict)
     repeated: tuple[str, str] = ("", "")
     """Two recordings of one request (for the side-by-side view)."""
+    realtime: str = ""
+    """A Realtime WebSocket session (client frames among the server's)."""
     history: dict[str, list[str]] = field(default_factory=dict)
     """The known multi-day history of ``tests.history_data`` (ids by model)."""
 
     def every_id(self) -> set[str]:
         """Every stream in the store."""
-        return {*self.ids.values(), *self.repeated, *(i for v in self.history.values() for i in v)}
+        history = (i for v in self.history.values() for i in v)
+        return {*self.ids.values(), *self.repeated, self.realtime, *history}
 
 
-def record_every_format(url: str, upstream: Upstream) -> Recorded:
+def record_every_format(url: str, upstream: Upstream, ws_upstream: WSUpstream) -> Recorded:
     """Record each scenario of each kind, named ``<kind>`` and tagged with the scenario; add history."""
     recorded = Recorded(url)
     with Store(url) as store:
@@ -95,9 +102,35 @@ def record_every_format(url: str, upstream: Upstream) -> Recorded:
                 _settle(store, proxy)
             again.extend(proxy.stream_ids)
         recorded.repeated = (again[0], again[1])
+        recorded.realtime = _record_realtime(store, ws_upstream)
         # weeks of history with metadata, for the history page and the metadata filter
         recorded.history = populate(store)
     return recorded
+
+
+def _record_realtime(store: Store, ws_upstream: WSUpstream) -> str:
+    """A Realtime session through the proxy, by the openai SDK's own WebSocket client."""
+    proxy = RecordingProxy(store=store, upstreams={"openai": ws_upstream.base_url}, name="realtime")
+    with (
+        ProxyServer(proxy) as server,
+        openai.OpenAI(api_key="sk-ui", base_url=server.env["OPENAI_BASE_URL"]) as client,
+        client.realtime.connect(model="gpt-realtime") as connection,
+    ):
+        connection.recv_bytes()  # session.created
+        for text in ("hi", "[tools] weather?"):
+            connection.conversation.item.create(
+                item={
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": text}],
+                }
+            )
+            connection.response.create()
+            while json.loads(connection.recv_bytes())["type"] != "response.done":
+                pass
+    _settle(store, proxy)
+    (stream_id,) = proxy.stream_ids
+    return stream_id
 
 
 def _upstreams(upstream: Upstream) -> dict[str, str]:

@@ -239,8 +239,15 @@ def _timeline(steps: list[dict[str, Any]], state: StreamState) -> dict[str, Any]
         in (EventKind.COMPLETED.value, EventKind.FAILED.value, EventKind.INTERRUPTED.value)
     ]
     end = ends[-1] if ends else None
+    # a WebSocket session's client frames, where they fell among the server's chunks
+    client = [
+        {"x": s["t_ms"], "y": s["output"], "seq": s["seq"]}
+        for s in steps
+        if s["kind"] == EventKind.CLIENT_MESSAGE.value
+    ]
     return {
         "points": points,
+        "client_messages": client,
         "first_chunk": points[0] if points else None,
         # marked by how the stream ended for its client: an error event inside a stream
         # that then closed normally (Anthropic's ``event: error``) is a failure too
@@ -270,7 +277,13 @@ def _state_json(state: StreamState) -> dict[str, Any]:
         "thinking": state.thinking,
         "refusal": state.refusal,
         "tool_calls": [
-            {"id": t.id, "name": t.name, "arguments": t.arguments, "complete": t.complete}
+            {
+                "id": t.id,
+                "name": t.name,
+                "arguments": t.arguments,
+                "complete": t.complete,
+                "problem": t.problem,
+            }
             for t in state.tool_calls
         ],
         "tool_outputs": state.tool_outputs,
@@ -284,6 +297,7 @@ def _state_json(state: StreamState) -> dict[str, Any]:
         "malformed_chunks": state.malformed_chunks,
         "unknown_events": state.unknown_events,
         "problems": state.problems,
+        "tool_problems": state.tool_problems,
         "error": state.error,
         "fingerprint": state.fingerprint,
     }

@@ -30,6 +30,19 @@ streamrec.timeline = function (canvas, views) {
         backgroundColor: "#ffd54f",
       });
     }
+    if (t.client_messages && t.client_messages.length) {
+      datasets.push({
+        label: label + "client messages",
+        role: "client_messages",
+        type: "scatter",
+        order: -2,
+        data: t.client_messages,
+        pointStyle: "triangle",
+        pointRadius: 7,
+        borderColor: "#6a1b9a",
+        backgroundColor: "#ce93d8",
+      });
+    }
     if (t.end && t.end.kind !== "completed") {
       datasets.push({
         label: label + t.end.kind + " (" + t.end.x.toFixed(1) + " ms)",
