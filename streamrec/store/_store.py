@@ -205,9 +205,19 @@ class Store:
         return self.engine.url.render_as_string(hide_password=True)
 
     def upgrade(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision`` with Alembic (safe when processes race to do it)."""
+        """Bring the schema to ``revision`` with Alembic (safe when processes race to do it).
+
+        A database that held streams at an earlier revision gets its read model
+        rebuilt from the events afterwards: the read model is a projection, and a
+        revision that adds a column (or changes what one means) has no other way
+        to fill it for old rows that ``verify`` would accept.
+        """
         with self._errors("upgrade the schema"):
+            before = migrations.current_revision(self.engine)
             migrations.upgrade(self._write_engine(), revision)
+            after = migrations.current_revision(self.engine)
+        if before is not None and after != before:
+            self.rebuild()
 
     def _write_engine(self) -> Engine:
         if self._writer_engine is None:
