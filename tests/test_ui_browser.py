@@ -348,6 +348,7 @@ def test_history_page_charts_with_the_same_filters(
         "gpt-4o-2024-08-06",
         "claude-haiku-4-5-20251001",
         "gemini-2.5-flash",
+        "gpt-realtime",
     }
     assert set(charts) == {"cost", "tokens", "ttft", "failures", "cache"}
     assert set(charts["cost"]) == models

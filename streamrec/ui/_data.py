@@ -417,14 +417,33 @@ def _figures(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def history_view(store: Store, filters: Filters) -> dict[str, Any]:
-    """The ``stats`` figures the charts draw: per day and model, and per day overall."""
+    """The ``stats`` figures the charts draw: per day and model, and their sums per day.
+
+    One ``stats`` pass (by day and model); the per-day totals are sums of its
+    rows, so a large store is read once.
+    """
     by_model = [_figures(r) for r in store.stats(["day", "model"], filters=filters)]
-    by_day = [_figures(r) for r in store.stats("day", filters=filters)]
+    days: dict[str, dict[str, Any]] = {}
     for row in by_model:
         row["model"] = row["model"] or "?"
+        if row["day"] is None:
+            continue
+        day = days.setdefault(
+            row["day"],
+            {"day": row["day"], "streams": 0, "failures": 0, "interrupted": 0},
+        )
+        for key in ("streams", "failures", "interrupted"):
+            day[key] += row.get(key) or 0
+        for key in ("input_tokens", "cached_tokens"):
+            if row.get(key) is not None:
+                day[key] = day.get(key, 0) + row[key]
+    for day in days.values():
+        inputs = day.get("input_tokens")
+        day["cache_hit_ratio"] = day.get("cached_tokens", 0) / inputs if inputs else None
+    by_day = sorted(days.values(), key=lambda d: str(d["day"]))
     return {
         "rows": by_model,
-        "days": [r["day"] for r in by_day if r["day"] is not None],
+        "days": [d["day"] for d in by_day],
         "by_day": by_day,
         "models": sorted({r["model"] for r in by_model}),
     }
