@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "ui": "_ui:ui",
     "rm": "_retention:rm",
     "prune": "_retention:prune",
+    "tail": "_tail:tail",
     "audit": "_audit:audit",
 }
 
