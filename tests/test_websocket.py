@@ -132,6 +132,18 @@ def test_secrets_reach_the_upstream_but_not_the_store(
     assert SECRET not in dumped
 
 
+def test_x_streamrec_headers_on_the_upgrade_attribute_every_stream_and_stay_here(
+    client: openai.OpenAI, ws_upstream: WSUpstream, proxy: ProxyServer, store: Store
+) -> None:
+    headers = {"x-streamrec-name": "ws-run", "x-streamrec-user": "alice"}
+    with client.responses.connect(extra_headers=headers) as connection:
+        ask(connection, "one")
+        ask(connection, "two")
+    states = settled(proxy, store, 2)
+    assert [(s.name, s.metadata.get("user")) for s in states] == [("ws-run", "alice")] * 2
+    assert not any(k.startswith("x-streamrec") for k in ws_upstream.handshakes[-1])
+
+
 def test_tool_calls_over_websocket_fold_like_sse(
     client: openai.OpenAI, proxy: ProxyServer, store: Store
 ) -> None:

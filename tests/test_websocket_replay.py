@@ -291,25 +291,30 @@ def ask(prompt):
 
 def test_websocket_app(streamrec):
     assert ask("plugin over websockets") == ("Echo: plugin over websockets", "response.completed")
-    assert len(streamrec.served) == (1 if streamrec.mode == "replay" else 0)
+    assert len(streamrec.served) == (1 if streamrec.mode == "none" else 0)
 
 def test_unrecorded(streamrec):
-    if streamrec.mode == "replay":
+    if streamrec.mode == "none":
         ask("never recorded")  # the app gets an error event; the plugin fails the test
 """
 
 
 def test_the_pytest_plugin_records_and_replays_websocket_clients(
-    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Recorded into per-test files (``--streamrec-db`` shares the same server path)."""
     pytester.makepyfile(test_app=APP_TEST)
-    db = f"sqlite:///{tmp_path}/plugin.db"
+    store: list[str] = []
     with WSUpstream() as upstream:
         monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", f"http://127.0.0.1:{upstream.port}/v1")
-        result = pytester.runpytest_subprocess("--streamrec-db", db, "--streamrec-mode", "record")
+        result = pytester.runpytest_subprocess(*store, "--record-mode", "all")
         result.assert_outcomes(passed=2)
     monkeypatch.delenv("STREAMREC_UPSTREAM_OPENAI")
-    result = pytester.runpytest_subprocess("--streamrec-db", db)  # replay, upstream stopped
+    if not store:  # the recordings sit beside the test, client frames and all
+        (recording,) = pytester.path.glob("recordings/*/test_websocket_app.jsonl")
+        kinds = [json.loads(line)["kind"] for line in recording.read_text().splitlines()]
+        assert "client.message" in kinds
+    result = pytester.runpytest_subprocess(*store)  # replay only, the upstream stopped
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*no recording matches response.create on WebSocket*"])
 

@@ -143,11 +143,11 @@ class RecordingProxy:
                     send,
                     upstreams=self.upstreams,
                     store=self.store,
-                    name=self._name,
-                    tags=self._tags,
+                    attribution=self._attribution,
                     on_finish=self._on_finish,
                     on_open=lambda recording: self.stream_ids.append(recording.stream_id),
                     redact=self._redact,
+                    durability=self._durability,
                 )
             finally:
                 self._active -= 1

@@ -42,6 +42,7 @@ from urllib.parse import parse_qsl
 from ..events import SSEEvent, new_stream_id
 from ..providers import Endpoint, websocket_endpoint_for, ws_stored
 from ..store import Store
+from ._attribution import Attribution, split_headers
 from ._recording import Recording
 from ._redact import Redact, is_secret_key
 from ._routes import BadTarget, request_path, split_provider, upstream_url
@@ -108,6 +109,8 @@ class ConnectionLog:
         on_finish: OnFinish | None = None,
         on_open: Callable[[Recording], None] | None = None,
         redact: Redact | None = None,
+        metadata: Mapping[str, str] | None = None,
+        durability: str = "group",
     ) -> None:
         self.endpoint = endpoint
         self.connection_id = new_stream_id()
@@ -120,6 +123,8 @@ class ConnectionLog:
         self._on_finish = on_finish
         self._on_open = on_open
         self._redact = redact
+        self._metadata = dict(metadata or {})
+        self._durability = durability
         self._per_session = endpoint.api == "openai.realtime"
         # open responses per lane (Responses API ``stream_id``; None: the default lane)
         self._lanes: dict[str | None, list[Recording]] = {}
@@ -224,7 +229,9 @@ class ConnectionLog:
                 store=self._store,
                 name=self._name,
                 tags=self._tags,
+                metadata=self._metadata,
                 redact=self._redact,
+                durability=self._durability,
                 connection={
                     "id": self.connection_id,
                     "transport": "websocket",
@@ -310,13 +317,18 @@ async def relay_websocket(
     *,
     upstreams: Mapping[str, str],
     store: Store | None,
-    name: str | None = None,
-    tags: Iterable[str] = (),
+    attribution: Attribution | None = None,
     on_finish: OnFinish | None = None,
     on_open: Callable[[Recording], None] | None = None,
     redact: Redact | None = None,
+    durability: str = "group",
 ) -> None:
-    """Serve one ASGI WebSocket connection: connect upstream, relay both ways, record."""
+    """Serve one ASGI WebSocket connection: connect upstream, relay both ways, record.
+
+    ``attribution`` is the proxy's default name, tags and metadata; the upgrade
+    request's ``x-streamrec-*`` headers add to them for every stream of the
+    connection, and are not forwarded.
+    """
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus
 
@@ -333,11 +345,11 @@ async def relay_websocket(
         body = json.dumps({"error": {"type": "bad_request_target", "message": str(exc)}})
         await _deny(send, 400, [(b"content-type", b"application/json")], body.encode())
         return
-    forwarded = [
-        (k.decode("latin-1"), v.decode("latin-1"))
-        for k, v in scope["headers"]
-        if k.decode("latin-1").lower() not in _HANDSHAKE
-    ]
+    found, kept = split_headers(
+        (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
+    )
+    who = (attribution or Attribution()).with_headers(found)
+    forwarded = [(k, v) for k, v in kept if k.lower() not in _HANDSHAKE]
     try:
         upstream = await connect(
             url,
@@ -372,11 +384,13 @@ async def relay_websocket(
             path=path,
             query=query,
             store=store,
-            name=name,
-            tags=tags,
+            name=who.name,
+            tags=who.tags,
+            metadata=who.metadata,
             on_finish=on_finish,
             on_open=on_open,
             redact=redact,
+            durability=durability,
         )
         if endpoint is not None
         else None

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ..errors import NoMatchingRecording
-from ..events import EventKind, StoredEvent, StreamFailed, request_fingerprint
+from ..events import EventKind, StoredEvent, StreamFailed
 from ..providers import STREAM_ID_HEADER, websocket_endpoint_for, ws_frame
 from ..recorder import is_secret_key, scrub
 from ..store import Store
@@ -60,23 +60,25 @@ def with_websockets(
         if scope["type"] != "websocket":
             await app(scope, receive, send)
             return
-        if fallback is not None and _unrecorded_session(scope, matcher):
-            await fallback(scope, receive, send)
-            return
+        chosen = None
+        endpoint = websocket_endpoint_for(scope["path"])
+        if fallback is not None and endpoint is not None and endpoint.api == "openai.realtime":
+            chosen = await asyncio.to_thread(matcher.take, endpoint.api, _session_request(scope))
+            if chosen is None:  # auto mode: an unrecorded session goes live, and is recorded
+                await fallback(scope, receive, send)
+                return
         await serve_websocket(
-            scope, receive, send, store=store, matcher=matcher, speed=speed, fallback=fallback
+            scope,
+            receive,
+            send,
+            store=store,
+            matcher=matcher,
+            speed=speed,
+            fallback=fallback,
+            chosen=chosen,
         )
 
     return asgi
-
-
-def _unrecorded_session(scope: dict[str, Any], matcher: Matcher) -> bool:
-    endpoint = websocket_endpoint_for(scope["path"])
-    if endpoint is None or endpoint.api != "openai.realtime":
-        return False
-    fingerprint = request_fingerprint("openai.realtime", _session_request(scope))
-    rows = matcher.store.streams(fingerprint=fingerprint)
-    return not any(r["status"] != "recording" for r in rows)
 
 
 def _session_request(scope: dict[str, Any]) -> dict[str, Any]:
@@ -95,8 +97,10 @@ async def serve_websocket(
     matcher: Matcher,
     speed: float,
     fallback: Any = None,
+    chosen: str | None = None,
 ) -> None:
-    """Serve one ASGI WebSocket connection from ``store``'s recordings."""
+    """Serve one ASGI WebSocket connection from ``store``'s recordings (a Realtime
+    session from ``chosen`` when the caller matched it already)."""
     message = await receive()
     if message["type"] != "websocket.connect":
         return
@@ -107,7 +111,7 @@ async def serve_websocket(
         await _deny(send, 404, body)
         return
     if endpoint.api == "openai.realtime":
-        await _realtime(scope, receive, send, store, matcher, speed)
+        await _realtime(scope, receive, send, store, matcher, speed, chosen)
     else:
         await _responses(scope, receive, send, store, matcher, speed, fallback)
 
@@ -207,17 +211,22 @@ async def _send_error(send: Any, lane: str | None, type_: str, code: str, messag
 
 
 async def _realtime(
-    scope: dict[str, Any], receive: Any, send: Any, store: Store, matcher: Matcher, speed: float
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+    store: Store,
+    matcher: Matcher,
+    speed: float,
+    chosen: str | None,
 ) -> None:
     query = scope.get("query_string", b"").decode("latin-1")
     request = _session_request(scope)
+    describe = f"Realtime session {scope['path']}?{query}"
     try:
-        stream_id = await asyncio.to_thread(
-            matcher.find,
-            "openai.realtime",
-            request,
-            describe=f"Realtime session {scope['path']}?{query}",
-        )
+        if chosen is None:
+            chosen = await asyncio.to_thread(
+                functools.partial(matcher.find, describe=describe), "openai.realtime", request
+            )
     except NoMatchingRecording as exc:
         await _deny(
             send,
@@ -231,6 +240,7 @@ async def _realtime(
             },
         )
         return
+    stream_id: str = chosen
     events = await asyncio.to_thread(store.events, stream_id)
     steps = _script(events)
     await send(
@@ -252,7 +262,7 @@ async def _realtime(
         got = text if text is not None else (message.get("bytes") or b"").decode("utf-8", "replace")
         expected = steps[position][0] if position < len(steps) else None
         if expected is None or not _same(got, expected.payload):
-            miss = _realtime_miss(stream_id, position, got, expected)
+            miss = _realtime_miss(stream_id, position, got, expected, matcher.hint)
             matcher.misses.append(miss)
             body = _object(got)
             error = {
@@ -296,15 +306,17 @@ def _same(got: str, recorded: str) -> bool:
     return a == b
 
 
-def _realtime_miss(stream_id: str, position: int, got: str, expected: StoredEvent | None) -> str:
+def _realtime_miss(
+    stream_id: str, position: int, got: str, expected: StoredEvent | None, hint: str
+) -> str:
     kind = _object(got).get("type")
     head = f"no recording matches client message #{position} ({kind!r}) of Realtime session {stream_id}"
-    hint = "; record it with `streamrec record -- <your command>` or pytest --streamrec-mode=record"
+    how = f"; {hint}"
     if expected is None:
-        return f"{head}: the recorded session ends before it{hint}"
+        return f"{head}: the recorded session ends before it{how}"
     a, b = _object(got), _object(expected.payload)
     keys = sorted(k for k in set(a) | set(b) if k != "event_id" and a.get(k) != b.get(k))
-    return f"{head}: the recording has {b.get('type')!r} there (differs in {', '.join(keys) or 'its text'}){hint}"
+    return f"{head}: the recording has {b.get('type')!r} there (differs in {', '.join(keys) or 'its text'}){how}"
 
 
 # -- shared -------------------------------------------------------------------------------
