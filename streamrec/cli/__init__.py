@@ -39,6 +39,7 @@ _LAZY: dict[str, str] = {
     "rm": "_retention:rm",
     "prune": "_retention:prune",
     "tail": "_tail:tail",
+    "reprice": "_history:reprice",
     "audit": "_audit:audit",
 }
 

@@ -108,6 +108,53 @@ def stats_cmd(ctx: click.Context, /, by: str, as_json: bool, as_csv: bool, **opt
 
 @click.command()
 @db_option
+@filter_options
+@click.option("--dry-run", is_flag=True, help="List what would change; change nothing.")
+@click.option(
+    "--prices",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A JSON price file for private, fine-tuned or self-hosted models (per million tokens; "
+    "see the README); other streams are priced by genai-prices.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@click.pass_context
+def reprice(
+    ctx: click.Context, /, dry_run: bool, prices: str | None, as_json: bool, **options: Any
+) -> None:
+    """Recompute costs from the stored usage with the installed prices (or --prices FILE).
+
+    Lists every stream whose cost changed, old and new, and records the new
+    provenance (prices_version) beside each figure.
+    """
+    from ._common import cost_text, is_jsonl
+
+    if is_jsonl(ctx.find_root().obj.get("db")):
+        raise click.UsageError("a JSONL export is read-only here: import it first")
+    changes = open_store(ctx, create=False).reprice(
+        filters=filters_from(options), prices=prices, dry_run=dry_run
+    )
+    if as_json:
+        print_json({"dry_run": dry_run, "changed": changes})
+        return
+    if changes:
+        table(
+            [
+                (
+                    c["stream_id"],
+                    c["model"],
+                    cost_text(c["before"]["cost_nanousd"]) or "unknown",
+                    cost_text(c["after"]["cost_nanousd"]) or "unknown",
+                    c["after"]["prices_version"] or "",
+                )
+                for c in changes
+            ],
+            ["ID", "MODEL", "BEFORE", "AFTER", "PRICED_WITH"],
+        )
+    click.echo(f"{'would change' if dry_run else 'changed'} {len(changes)} stream(s)", err=True)
+
+
+@click.command()
+@db_option
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of row objects.")
 @click.option("--limit", type=click.IntRange(min=1), help="Return at most N rows.")

@@ -496,6 +496,18 @@ class Store:
 
         return prune(self, older_than=older_than, filters=filters, dry_run=dry_run)
 
+    def reprice(
+        self,
+        *,
+        filters: Filters | None = None,
+        prices: str | os.PathLike[str] | None = None,
+        dry_run: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Recompute costs from stored usage (genai-prices, or a price file); see ``_reprice``."""
+        from ._reprice import reprice
+
+        return reprice(self, filters=filters, prices=prices, dry_run=dry_run)
+
     def vacuum(self) -> None:
         """Reclaim the space deleted rows left (SQLite ``VACUUM``, PostgreSQL ``VACUUM``)."""
         from ._retention import vacuum
@@ -560,8 +572,12 @@ class Store:
                 problems.append(f"{stream_id}: events cannot be folded: {exc!r}")
                 continue
             actual = self.stream(stream_id)
+            from ._reprice import overridden
+
+            # a cost from a user's price file (`reprice --prices`) is not the events' to redo
+            skip = _COST_COLUMNS if overridden(actual) else ()
             for key, value in expected.items():
-                if not _same(actual.get(key), value):
+                if key not in skip and not _same(actual.get(key), value):
                     problems.append(
                         f"{stream_id}: streams.{key} is {actual.get(key)!r}, events say {value!r}"
                     )
@@ -744,6 +760,7 @@ def _interrupted(reason: str) -> str:
 
 
 _KINDS = {k.value: k for k in EventKind}
+_COST_COLUMNS = ("cost_nanousd", "cost_reason", "prices_version", "cache_savings_nanousd")
 _BACK = re.compile(r"^(?:latest|-([1-9]\d*))$")
 # a stream whose last event is one of these has not ended (tool results follow an end)
 _OPEN_KINDS = frozenset({EventKind.STARTED, EventKind.CHUNK})
