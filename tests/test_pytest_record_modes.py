@@ -279,3 +279,38 @@ def test_relative_store_paths_resolve_against_the_rootdir(
     result.assert_outcomes(passed=1, deselected=1)
     assert Path(app.path / "shared" / "recordings.jsonl").exists()
     assert not (app.path / "sub" / "shared").exists()
+
+
+def test_marker_faults_engage_the_sdks_handling_on_replay(
+    pytester: pytest.Pytester, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.openai_base_url)
+    pytester.makepyfile(
+        test_faults="""
+        import openai, pytest
+
+        def ask(retries):
+            client = openai.OpenAI(max_retries=retries)
+            stream = client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+            return [c for c in stream]
+
+        @pytest.mark.streamrec(status=429)
+        def test_a_429_is_retried(streamrec):
+            assert ask(retries=1)
+            assert len(streamrec.served) == (0 if streamrec.recording else 2)
+
+        @pytest.mark.streamrec(fail_at_chunk=1)
+        def test_a_drop_after_one_chunk(streamrec):
+            if streamrec.recording:  # faults apply to replays only
+                assert ask(retries=0)
+                return
+            with pytest.raises(openai.APIConnectionError):
+                ask(retries=0)
+        """
+    )
+    pytester.runpytest_subprocess("--record-mode=once").assert_outcomes(passed=2)
+    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", f"http://127.0.0.1:{_dead_port()}")
+    pytester.runpytest_subprocess().assert_outcomes(passed=2)

@@ -93,3 +93,14 @@ def test_an_offline_replay_needs_no_api_key(recorded: tuple[str, Path], tmp_path
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "openai: Echo: offline run"
+
+
+def test_serve_injects_faults(recorded: tuple[str, Path]) -> None:
+    db, script = recorded
+    done = subprocess.run(
+        [*CLI, "--db", db, "replay", "--serve", "--fail-at-chunk", "1", "--", sys.executable, str(script), "offline run", "0"],
+        capture_output=True, text=True, env=_env(), timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "APIConnectionError" in done.stderr
+    assert "streamrec" not in done.stderr.split("Traceback")[0]  # the server printed nothing

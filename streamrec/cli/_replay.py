@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -37,6 +38,60 @@ from ._common import db_option, open_store, serving_options, wait_until_interrup
     help="Serve every recording over the providers' HTTP APIs instead; with -- CMD, run CMD "
     "against it (base-URL variables set) and exit with its code.",
 )
+@click.option(
+    "--match-on",
+    multiple=True,
+    metavar="PATH",
+    help="With --serve: only these request paths decide the recording (repeatable).",
+)
+@click.option(
+    "--ignore",
+    multiple=True,
+    metavar="PATH",
+    help="With --serve: request paths left out of matching, e.g. metadata, messages[*].name.",
+)
+@click.option(
+    "--ignore-text",
+    multiple=True,
+    metavar="REGEX",
+    help="With --serve: text blanked in every request string before matching (dates, ids).",
+)
+@click.option(
+    "--fail-at-chunk",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Fault: after N chunks, drop the connection (or send the provider's error event, "
+    "with --fail-as error).",
+)
+@click.option("--fail-as", type=click.Choice(["drop", "error"]), default="drop", show_default=True)
+@click.option(
+    "--rechunk",
+    type=int,
+    default=None,
+    metavar="SEED",
+    help="Fault: the same bytes, written in pieces cut at reproducible random offsets.",
+)
+@click.option(
+    "--disconnect-after-ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Fault: drop the connection this many ms into each streamed response.",
+)
+@click.option(
+    "--status",
+    "fault_status",
+    type=click.IntRange(400, 599),
+    default=None,
+    help="Fault: answer the first matching request(s) with this HTTP error (429, 500, 529) "
+    "and a retry-after, then the recording.",
+)
+@click.option(
+    "--status-times",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --status: how many requests get the error.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: interface.")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="With --serve: port (default: free)."
@@ -53,6 +108,15 @@ def replay_cmd(
     port: int,
     allow_remote: bool,
     allowed_hosts: tuple[str, ...],
+    match_on: tuple[str, ...],
+    ignore: tuple[str, ...],
+    ignore_text: tuple[str, ...],
+    fail_at_chunk: int | None,
+    fail_as: str,
+    rechunk: int | None,
+    disconnect_after_ms: float | None,
+    fault_status: int | None,
+    status_times: int,
 ) -> None:
     """Re-emit a recorded stream, deterministically (or serve recordings with --serve).
 
@@ -65,7 +129,27 @@ def replay_cmd(
     and the closest recordings, and the command exits 1 if CMD itself succeeded.
     """
     if serve:
-        _serve(ctx, list(args), speed, host, port, allow_remote, allowed_hosts)
+        import re
+
+        from ..replay import Faults, MatchOptions
+
+        try:
+            options = MatchOptions.of(match_on or None, ignore, ignore_text)
+        except re.error as exc:
+            raise click.BadParameter(
+                f"not a regular expression: {exc}", param_hint="--ignore-text"
+            ) from None
+        faults = Faults.of(
+            {
+                "fail_at_chunk": fail_at_chunk,
+                "fail_as": fail_as if fail_at_chunk is not None else None,
+                "rechunk": rechunk,
+                "disconnect_after_ms": disconnect_after_ms,
+                "status": fault_status,
+                "status_times": status_times if fault_status is not None else None,
+            }
+        )
+        _serve(ctx, list(args), speed, host, port, allow_remote, allowed_hosts, options, faults)
         return
     if len(args) != 1:
         raise click.UsageError("replay takes exactly one STREAM_ID (or --serve)")
@@ -105,6 +189,8 @@ def _serve(
     port: int,
     allow_remote: bool = False,
     allowed_hosts: tuple[str, ...] = (),
+    options: Any = None,
+    faults: Any = None,
 ) -> None:
     from .._serving import BackgroundServer
     from ..errors import ReplayError
@@ -112,10 +198,10 @@ def _serve(
     from ..replay import Matcher, placeholder_keys, replay_app
 
     store = open_store(ctx)
-    matcher = Matcher(store)
+    matcher = Matcher(store, options=options)
     try:
         server = BackgroundServer(
-            replay_app(store, speed=speed, matcher=matcher),
+            replay_app(store, speed=speed, matcher=matcher, faults=faults),
             host=host,
             port=port,
             allow_remote=allow_remote,

@@ -122,6 +122,7 @@ class Exchange:
     def response(self, status: int, headers: Mapping[str, str]) -> None:
         """The response head arrived. ``headers`` must be case-insensitive (httpx ``Headers``)."""
         self._status = status
+        self._guard(self.recording.response_head, status, list(headers.items()))
         content_type = headers.get("content-type", "").lower()
         if status >= 400:
             self._mode = "error"
@@ -139,6 +140,10 @@ class Exchange:
             self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)
         elif encoding not in ("", "identity"):
             self._undecodable(f"cannot record a body with content-encoding {encoding!r}")
+
+    def sent(self) -> None:
+        """The request leaves for the upstream now (time to first chunk counts from here)."""
+        self._guard(self.recording.sent)
 
     def feed(self, raw: bytes) -> None:
         """Bytes of the body as received (still encoded, as they are forwarded)."""

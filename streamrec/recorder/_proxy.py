@@ -239,6 +239,8 @@ class RecordingProxy:
             content = request.stream()  # unrecorded bodies (uploads) stream through
         client = await self._client()
         outgoing = client.build_request(request.method, url, headers=headers, content=content)
+        if exchange is not None:
+            exchange.sent()
         try:
             upstream = await client.send(outgoing, stream=True)
         except httpx.HTTPError as exc:

@@ -40,12 +40,26 @@ from ..projection import (
 )
 from ..store import Store, as_store, summary_row
 from ._attribution import check_metadata
-from ._redact import Redact, redact_text, scrub
+from ._redact import Redact, redact_text, safe_headers, scrub
 from ._wire import to_wire
 
 __all__ = ["DURABILITIES", "Durability", "Recording"]
 
 log = logging.getLogger("streamrec.recorder")
+
+# response headers that describe one connection or the bytes as sent, not the response:
+# replay frames its own body (decoded, re-chunked), so these would lie
+_UNREPLAYED = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "set-cookie",
+        "cookie",
+    }
+)
 
 Durability = Literal["group", "chunk"]
 #: ``group``: commits gather for ``Writer`` 's interval (20 ms) and at stream end, so a
@@ -98,6 +112,7 @@ class Recording:
         self._projector = Projector(self.stream_id)
         self._seq = 0
         self._t0 = time.monotonic_ns()
+        self._response: dict[str, Any] | None = None
         self._redact = redact or Redact()
         self._open_store(store)
         clean = scrub(dict(request or {}))
@@ -217,6 +232,17 @@ class Recording:
         if self.durability == "chunk" and self._writer is not None:
             await self.aflush(timeout, check=False)
 
+    def sent(self) -> None:
+        """The request leaves for the upstream now: chunk times count from here, so time to
+        first chunk excludes what happened before (the first call's client start-up)."""
+        self._t0 = time.monotonic_ns()
+
+    def response_head(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
+        """The response's status and headers, kept with the terminal event so replay gives
+        them back; credentials, cookies and per-connection headers are dropped."""
+        kept = {k: v for k, v in safe_headers(headers).items() if k not in _UNREPLAYED}
+        self._response = {"status": status, "headers": kept}
+
     def complete(self) -> list[ToolCall]:
         """The stream ended normally."""
         return self._finish(EventKind.COMPLETED, "{}")
@@ -277,6 +303,12 @@ class Recording:
         if self.finished:
             return []
         self.finished = True
+        if self._response is not None:
+            payload = json.dumps(
+                {**json.loads(payload), "response": self._response},
+                separators=(",", ":"),
+                ensure_ascii=False,
+            )
         return self._emit(kind, payload, terminal=True)
 
     def _emit(

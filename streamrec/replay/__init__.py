@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from .._lazy import exports
 
 if TYPE_CHECKING:
+    from ._faults import Faults
     from ._match import Matcher, MatchOptions, json_differences
     from ._replay import ChunkFormat, ReplayStream, replay, replay_async, replay_stream
     from ._sdk import to_sdk
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PLACEHOLDER_KEYS",
     "ChunkFormat",
+    "Faults",
     "MatchOptions",
     "Matcher",
     "ReplayStream",
@@ -33,6 +35,7 @@ __getattr__, __dir__ = exports(
     {
         "PLACEHOLDER_KEYS": "._server",
         "ChunkFormat": "._replay",
+        "Faults": "._faults",
         "MatchOptions": "._match",
         "Matcher": "._match",
         "ReplayStream": "._replay",

@@ -300,14 +300,14 @@ class Matcher:
         head = f"no recording matches {asked} (api {api}, model {model!r})"
         if self.only is not None:
             pool = [r["stream_id"] for r in self._scope_rows(api)]
-            where = "this test's recordings"
+            where, hold = "this test's recordings", "hold"
         else:
             pool = [
                 r["stream_id"]
                 for r in (self.store.streams(model=model, limit=20) if model else [])
                 if r["api"] == api
             ]
-            where = "the store"
+            where, hold = "the store", "holds"
         mine = self._comparable(request)
         # each distinct recorded request once, however often it was recorded
         seen: dict[str, tuple[int, list[str], list[tuple[str, Any, Any]]]] = {}
@@ -324,7 +324,7 @@ class Matcher:
             seen[key] = (len(diffs), [sid], diffs[:3])
         nearest = sorted(seen.values(), key=lambda v: (v[0], v[1][0]))
         if not nearest:
-            body = f"{where} hold no recording of that api and model"
+            body = f"{where} {hold} no recording of that api and model"
         else:
             lines = []
             for _, ids, diffs in nearest[:3]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from ..errors import NoMatchingRecording
@@ -20,6 +22,7 @@ from ..events import EventKind, StoredEvent
 from ..projection import project
 from ..providers import STREAM_ID_HEADER, endpoint_for, frame_sse, request_body
 from ..store import Store
+from ._faults import Faults, error_event, rechunked
 from ._match import Matcher
 from ._replay import _failure, _plan
 from ._ws_server import with_websockets
@@ -51,8 +54,27 @@ class _Dropped(Exception):
     """Raised inside a streaming body to make the server abort the connection, as recorded."""
 
 
+class _QuietDrops(logging.Filter):
+    """uvicorn logs an aborted response with a traceback; ours replay a recorded drop on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, _Dropped)
+
+
+def _quiet_uvicorn() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietDrops) for f in logger.filters):
+        logger.addFilter(_QuietDrops())
+
+
 def replay_app(
-    store: Store, *, speed: float = 0.0, matcher: Matcher | None = None, fallback: Any = None
+    store: Store,
+    *,
+    speed: float = 0.0,
+    matcher: Matcher | None = None,
+    fallback: Any = None,
+    faults: Faults | None = None,
 ) -> Any:
     """An ASGI app serving ``store``'s recordings; ``speed`` as in ``streamrec.replay``.
 
@@ -65,6 +87,7 @@ def replay_app(
     from starlette.routing import Route
 
     match = matcher or Matcher(store)
+    _quiet_uvicorn()
 
     async def handle(request: Request) -> Response:
         endpoint = endpoint_for(request.method, request.url.path)
@@ -104,7 +127,18 @@ def replay_app(
             )
         events = await asyncio.to_thread(store.events, stream_id)
         chunks = [e for e in events if e.kind is EventKind.CHUNK]
-        headers = {STREAM_ID_HEADER: stream_id}
+        status, recorded = _recorded_head(events)
+        headers = {**recorded, STREAM_ID_HEADER: stream_id}
+        media = headers.pop("content-type", None)
+        shot = faults.take_status() if faults is not None else None
+        if shot is not None:
+            body_bytes, extra = faults.status_response(endpoint.api, shot)  # type: ignore[union-attr]
+            return Response(
+                body_bytes,
+                status_code=shot,
+                media_type="application/json",
+                headers={STREAM_ID_HEADER: stream_id, **extra},
+            )
         failed = _failure(events)
         if failed is not None and failed.status_code and failed.status_code >= 400:
             body_text = (
@@ -113,7 +147,7 @@ def replay_app(
             return Response(
                 body_text,
                 status_code=failed.status_code,
-                media_type="application/json",
+                media_type=media or "application/json",
                 headers=headers,
             )
         streaming = (
@@ -121,7 +155,12 @@ def replay_app(
         )
         if not streaming:
             if len(chunks) == 1 and _recorded_whole(events[0]):
-                return Response(chunks[0].payload, media_type="application/json", headers=headers)
+                return Response(
+                    chunks[0].payload,
+                    status_code=status,
+                    media_type=media or "application/json",
+                    headers=headers,
+                )
             call = project(events).construct_call_response()
             return JSONResponse(call.response, headers=headers)
         # recorded from SDK objects, which hide OpenAI's closing [DONE]: send it as the wire had it
@@ -130,18 +169,30 @@ def replay_app(
             and events[-1].kind is EventKind.COMPLETED
             and not any(c.payload.strip() == "[DONE]" for c in chunks)
         )
+        plan = _delivery(events, endpoint.api, speed, done, faults)
 
         async def body_iter() -> AsyncIterator[bytes]:
-            for wait, sse in _plan(events, endpoint.api, "sse", speed):
+            start = time.monotonic()
+            cutoff = (
+                faults.disconnect_after_ms / 1000
+                if faults is not None and faults.disconnect_after_ms is not None
+                else None
+            )
+            for wait, data in plan:
+                if cutoff is not None and time.monotonic() - start + max(wait, 0) >= cutoff:
+                    await asyncio.sleep(max(0.0, cutoff - (time.monotonic() - start)))
+                    raise _Dropped(f"disconnect_after_ms={faults.disconnect_after_ms}")  # type: ignore[union-attr]
                 if wait > 0:
                     await asyncio.sleep(wait)
-                yield frame_sse(endpoint.api, sse.data, sse.event)
-            if done:
-                yield frame_sse(endpoint.api, "[DONE]", None)
+                if data is None:
+                    raise _Dropped(f"fail_at_chunk={faults.fail_at_chunk}")  # type: ignore[union-attr]
+                yield data
             if failed is not None:
                 raise _Dropped(f"recorded stream {stream_id} failed: {failed.error_type}")
 
-        return StreamingResponse(body_iter(), media_type="text/event-stream", headers=headers)
+        return StreamingResponse(
+            body_iter(), media_type=media or "text/event-stream", headers=headers
+        )
 
     inner = Starlette(
         routes=[Route("/{path:path}", handle, methods=["GET", "POST", "PUT", "DELETE"])]
@@ -189,6 +240,50 @@ def replay_app(
         await target(scope, again, send)
 
     return with_websockets(app, store=store, matcher=match, speed=speed, fallback=fallback)
+
+
+def _recorded_head(events: list[StoredEvent]) -> tuple[int, dict[str, str]]:
+    """The recorded response status and headers (200 and none for older recordings)."""
+    last = events[-1].model() if events else None
+    response = getattr(last, "response", None) or {}
+    headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
+    return int(response.get("status") or 200), headers
+
+
+def _delivery(
+    events: list[StoredEvent], api: str, speed: float, done: bool, faults: Faults | None
+) -> Iterator[tuple[float, bytes | None]]:
+    """(wait, bytes) per write of a streamed replay; ``None`` bytes: drop the connection here."""
+    fail_at = faults.fail_at_chunk if faults is not None else None
+
+    def framed() -> Iterator[tuple[float, bytes | None]]:
+        for n, (wait, sse) in enumerate(_plan(events, api, "sse", speed)):
+            if fail_at is not None and n >= fail_at:
+                error = error_event(api) if faults and faults.fail_as == "error" else None
+                # the provider's own error event ends the stream; without one, a drop
+                yield (wait, frame_sse(api, *error)) if error is not None else (wait, None)
+                return
+            yield wait, frame_sse(api, sse.data, sse.event)
+        if done:
+            yield 0.0, frame_sse(api, "[DONE]", None)
+
+    if faults is None or faults.rechunk is None:
+        yield from framed()
+        return
+    # re-cut the bytes before the drop (if any); the drop stays last
+    dropped = False
+
+    def data_only() -> Iterator[tuple[float, bytes]]:
+        nonlocal dropped
+        for wait, data in framed():
+            if data is None:
+                dropped = True
+                return
+            yield wait, data
+
+    yield from rechunked(data_only(), faults.rechunk)
+    if dropped:
+        yield 0.0, None
 
 
 def _recorded_whole(started: StoredEvent) -> bool:

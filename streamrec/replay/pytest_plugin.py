@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from ..errors import ReplayError
 from ..events import EventKind, StreamFailed
 from ..store import Store
 from ._guard import HostRules, NetworkGuard, is_loopback
@@ -73,6 +74,14 @@ _MARKER_KEYS = frozenset(
         "redact",
         "allowed_hosts",
         "record_failures",
+        # faults injected into the replay (see streamrec.replay._faults)
+        "fail_at_chunk",
+        "fail_as",
+        "rechunk",
+        "disconnect_after_ms",
+        "status",
+        "status_times",
+        "retry_after",
     }
 )
 _SESSION = pytest.StashKey["StreamrecSession"]()
@@ -392,6 +401,7 @@ class StreamrecSession:
     def begin(self, request: pytest.FixtureRequest, options: dict[str, Any]) -> TestRun:
         """Set up serving for the test ``request`` belongs to."""
         from ..recorder import RecordingProxy, resolve_upstreams
+        from ._faults import Faults
         from ._server import replay_app
 
         mode = _checked_mode(
@@ -417,6 +427,10 @@ class StreamrecSession:
         )
         speed = options.get("speed")
         speed = self.speed if speed is None else float(speed)
+        try:
+            faults = Faults.of(options)
+        except (TypeError, ReplayError) as exc:
+            raise pytest.UsageError(f"@pytest.mark.streamrec: {exc}") from None
         for host in options.get("allowed_hosts", ()) or ():
             self.rules.allow_host(host)
         proxy = None
@@ -441,9 +455,9 @@ class StreamrecSession:
         if mode in ("all", "rewrite") or (records and mode == "once"):
             app = proxy
         elif mode == "new_episodes":
-            app = replay_app(store, speed=speed, matcher=matcher, fallback=proxy)
+            app = replay_app(store, speed=speed, matcher=matcher, fallback=proxy, faults=faults)
         else:
-            app = replay_app(store, speed=speed, matcher=matcher)
+            app = replay_app(store, speed=speed, matcher=matcher, faults=faults)
         run = TestRun(node.nodeid, mode, records, path, loaded, matcher, app, proxy)
         self.current = run
         return run
@@ -595,6 +609,11 @@ class StreamrecFixture:
         return list(self._run.matcher.misses)
 
     @property
+    def recording(self) -> bool:
+        """Whether this test's requests may go to the upstream and be recorded."""
+        return self._run.records
+
+    @property
     def recorded(self) -> list[str]:
         """Stream ids recorded during this test so far."""
         return list(self._run.proxy.stream_ids) if self._run.proxy is not None else []
@@ -604,8 +623,9 @@ class StreamrecFixture:
 def streamrec_config() -> dict[str, Any]:
     """Options for every streamrec test in scope (override it in a conftest.py), as
     pytest-recording's ``vcr_config``: ``record_mode``, ``speed``, ``match_on``,
-    ``ignore``, ``ignore_text``, ``upstreams``, ``redact``, ``allowed_hosts``.
-    Marker keywords win over it."""
+    ``ignore``, ``ignore_text``, ``upstreams``, ``redact``, ``allowed_hosts``, and faults
+    (``fail_at_chunk``, ``fail_as``, ``rechunk``, ``disconnect_after_ms``, ``status``,
+    ``status_times``, ``retry_after``). Marker keywords win over it."""
     return {}
 
 
