@@ -193,7 +193,9 @@ def test_filters_and_sorting_change_the_list(driver: Any, site: str, recorded: R
     counts = driver.execute_script(
         "return [...document.querySelectorAll('#rows tr td:nth-child(7)')].map(td => +td.textContent)"
     )
-    assert counts == sorted(counts, reverse=True) and counts[0] == 30  # anthropic tools
+    with Store(recorded.url, create=False, recover=False) as store:
+        most = max(r["chunk_count"] for r in store.streams())
+    assert counts == sorted(counts, reverse=True) and counts[0] == most
     assert _console_errors(driver) == []
 
     # a filter that matches nothing says so
@@ -229,6 +231,7 @@ def test_the_list_follows_streams_as_they_are_recorded(
         ("google", "thinking"),
         ("anthropic", "error_midstream"),
         ("openai_chat", "slow"),
+        ("openai_chat", "http_500"),
     ],
 )
 def test_stream_page_timeline_has_one_point_per_chunk(
@@ -246,7 +249,7 @@ def test_stream_page_timeline_has_one_point_per_chunk(
     assert chunks["n"] == state.chunk_count
     assert chunks["points"] == [e.seq for e in events if e.kind.value == "chunk"]
     roles = {d["role"] for d in datasets}
-    assert "first_chunk" in roles
+    assert ("first_chunk" in roles) == (state.chunk_count > 0)
     assert ("failure" in roles) == (state.status in ("failed", "interrupted"))
     # the rebuilt state on the page
     assert driver.find_element(By.ID, "content").text == state.content.strip()
@@ -343,13 +346,9 @@ def test_history_page_charts_with_the_same_filters(
             ".map(([k, c]) => [k, c.data.datasets.map(d => d.label)]))"
         ),
     )
-    models = {
-        "gpt-4o-mini-2024-07-18",
-        "gpt-4o-2024-08-06",
-        "claude-haiku-4-5-20251001",
-        "gemini-2.5-flash",
-        "gpt-realtime",
-    }
+    with Store(recorded.url, create=False, recover=False) as store:
+        models = {r["model"] or "?" for r in store.stats("model")}
+    assert "gpt-4o-2024-08-06" in models and "gemini-2.5-flash" in models
     assert set(charts) == {"cost", "tokens", "ttft", "failures", "cache"}
     assert set(charts["cost"]) == models
     assert set(charts["ttft"]) == models | {f"{m} p95" for m in models}

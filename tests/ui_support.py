@@ -22,7 +22,7 @@ from tests.ws_upstream import WSUpstream
 
 #: scenario per kind (the upstream's names) -> what the page must show for it
 SCENARIOS: dict[str, tuple[str, ...]] = {
-    "openai_chat": ("text", "tools", "slow", "error_midstream", "drop"),
+    "openai_chat": ("text", "tools", "slow", "error_midstream", "drop", "http_500"),
     "openai_responses": ("text", "tools", "thinking", "error_midstream"),
     "anthropic": ("text", "tools", "thinking", "error_midstream", "drop"),
     "google": ("text", "tools", "thinking", "drop"),
