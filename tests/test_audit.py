@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from streamrec import SSEEvent, Store, record, replay
 from streamrec.cli import main
+from streamrec.events import request_fingerprint
 from streamrec.recorder import ProxyServer, RecordingProxy, audit_lines, audit_store, scrub_store
 from streamrec.store import export_lines
 from tests.chunks import chunk, text_stream
@@ -160,6 +161,9 @@ def test_the_cli_on_a_store_and_on_a_jsonl_export(tmp_path: Path) -> None:
     assert not any(p in export.read_text() for p in PLANTED)
     assert _run("audit", str(export)).exit_code == 0
     assert _run("--db", str(tmp_path / "clean.db"), "import", str(export)).exit_code == 0
+    with Store(tmp_path / "clean.db") as imported:  # the scrubbed request's own fingerprint
+        started = json.loads(imported.events(ids[0])[0].payload)
+        assert started["fingerprint"] == request_fingerprint(started["api"], started["request"])
 
     done = _run("--db", db, "audit", "--scrub")
     assert done.exit_code == 0 and "redacted" in done.stderr

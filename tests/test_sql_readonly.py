@@ -183,12 +183,19 @@ def test_sqlite_bypasses_are_refused(tmp_path: Path, sqlite_url: str) -> None:
     store.close()
 
 
-def test_a_runaway_sqlite_query_is_stopped(store: Store) -> None:
+def test_a_runaway_query_is_stopped(engine_store: Store) -> None:
     from streamrec.store._sql import run_sql
 
     forever = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT max(n) FROM c"
     with pytest.raises(StoreError, match="longer than"):
-        run_sql(store, forever, timeout=0.2)
+        run_sql(engine_store, forever, timeout=0.2)
+    if engine_store.engine.dialect.name == "postgresql":
+        with pytest.raises(StoreError, match="longer than"):  # set_config cannot lift it
+            run_sql(
+                engine_store,
+                "SELECT set_config('statement_timeout', '0', false), pg_sleep(5)",
+                timeout=0.2,
+            )
 
 
 @pytest.mark.postgres

@@ -213,6 +213,21 @@ def _refingerprint(payload: str) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+def _line_refingerprinted(line: str) -> str:
+    """An export line of a scrubbed ``stream.started`` with its fingerprint recomputed (in
+    place, so the line keeps its formatting)."""
+    parsed = _line_event(line)
+    if parsed is None:
+        return line
+    try:
+        data: Any = json.loads(parsed[3])
+        old = data["fingerprint"]
+        new = request_fingerprint(data["api"], data.get("request") or {})
+    except (ValueError, KeyError, TypeError):
+        return line
+    return line.replace(old, new) if isinstance(old, str) and old else line
+
+
 def scrub_store(store: Store) -> list[Finding]:
     """Redact every finding in place (events rewritten, read model rebuilt); returns them."""
     findings: list[Finding] = []
@@ -247,6 +262,8 @@ def scrub_lines(lines: Iterable[str]) -> tuple[list[str], list[Finding]]:
         found = _secrets_in(kind, payload)
         if found:
             line = _scrubbed(line, [s for _, _, s in found])
+            if kind == EventKind.STARTED.value:
+                line = _line_refingerprinted(line)
             findings += [Finding(stream_id, seq, kind, w, what, _mask(s)) for w, what, s in found]
         out.append(line)
     return out, findings
