@@ -263,6 +263,8 @@ def test_stream_page_timeline_has_one_point_per_chunk(
         assert driver.find_element(By.ID, "thinking").text == state.thinking.strip()
     if state.error:
         assert state.error["message"] in driver.find_element(By.ID, "problems").text
+    # the response head the proxy recorded
+    assert "content-type" in driver.find_element(By.ID, "response").text
     # every event listed; a raw payload on demand
     assert len(driver.find_elements(By.CSS_SELECTOR, "#events tbody tr")) == len(events)
     driver.find_element(By.CSS_SELECTOR, "#events button.raw[data-seq='1']").click()

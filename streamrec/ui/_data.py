@@ -309,6 +309,9 @@ def stream_view(store: Store, stream_id: str) -> dict[str, Any]:
     stored = store.events(stream_id)
     state, steps = fold(stored)
     started = stored[0].model() if stored and stored[0].kind is EventKind.STARTED else None
+    # the response's status and headers ride on the terminal event (when recorded)
+    last = stored[-1].model() if len(stored) > 1 else None
+    response = getattr(last, "response", None) or None
     same = (
         [
             _row(_utc(r))
@@ -323,6 +326,7 @@ def stream_view(store: Store, stream_id: str) -> dict[str, Any]:
         "started_at": _iso(stored[0].recorded_at) if stored else None,
         "state": _state_json(state),
         "request": getattr(started, "request", None),
+        "response": response,
         "fn_args": getattr(started, "fn_args", None) or None,
         "prompt_template": getattr(started, "prompt_template", None),
         "timeline": _timeline(steps, state),
