@@ -201,15 +201,21 @@ def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
+def _view(store: Store, name: str) -> list[Any]:
+    # straight on the engine: `streamrec sql` would stop a query at its 30 s timeout
+    with store.engine.connect() as conn:
+        return list(conn.exec_driver_sql(f"SELECT * FROM {name}").all())
+
+
 def measure(store: Store, repeat: int = 3) -> dict[str, float]:
     """Seconds per query over what the store holds (median of ``repeat``)."""
     cases: dict[str, Callable[[], Any]] = {
         "stats (by model)": lambda: store.stats("model"),
         "stats --by day,model": lambda: store.stats("day,model"),
         "stats --by day --since 30d": lambda: store.stats("day", since="2026-11-01"),
-        "view usage_daily": lambda: store.sql("SELECT * FROM usage_daily"),
-        "view usage_daily_model": lambda: store.sql("SELECT * FROM usage_daily_model"),
-        "view latency_by_model": lambda: store.sql("SELECT * FROM latency_by_model"),
+        "view usage_daily": lambda: _view(store, "usage_daily"),
+        "view usage_daily_model": lambda: _view(store, "usage_daily_model"),
+        "view latency_by_model": lambda: _view(store, "latency_by_model"),
         "ls (newest 50)": lambda: store.streams(limit=51),
         "ls --model gpt-4o -n 50": lambda: store.streams(limit=51, model="gpt-4o"),
     }
