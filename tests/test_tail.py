@@ -111,3 +111,23 @@ def test_follow_every_new_stream(
     text = "".join(line.split(" ", 1)[1] for line in lines if "—" not in line)
     assert text and "w0w1w2w3w4w5w6w7".endswith(text.replace(" ", "")), lines  # after it began
     assert "w0 w1 w2 w3 w4 w5 w6 w7 ".endswith(text)  # what came after it began
+
+
+def test_ls_watch_shows_streams_in_flight(
+    url: str, recorder: tuple[subprocess.Popen[str], str, Path]
+) -> None:
+    proc, stream_id, go = recorder
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "streamrec", "--db", url, "ls", "--watch", "--interval", "0.2"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        time.sleep(2.5)  # the recorder waits for "go": its stream is in flight meanwhile
+    finally:
+        watcher.terminate()
+        out, _ = watcher.communicate(timeout=10)
+    go.touch()
+    assert "1 stream(s) in flight" in out and stream_id in out
+    assert proc.wait(timeout=30) == 0

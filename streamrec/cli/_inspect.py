@@ -28,9 +28,33 @@ if TYPE_CHECKING:
 )
 @filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Show the streams in flight (status recording), refreshed until Ctrl-C.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="With --watch: seconds between refreshes.",
+)
 @click.pass_context
-def ls(ctx: click.Context, /, limit: int, as_json: bool, **options: Any) -> None:
+def ls(
+    ctx: click.Context,
+    /,
+    limit: int,
+    as_json: bool,
+    watch: bool,
+    interval: float,
+    **options: Any,
+) -> None:
     """List recorded streams, newest first, optionally filtered."""
+    if watch:
+        options["status"] = ("recording",)
+        _watch(ctx, limit, interval, filters_from(options))
+        return
     filters = filters_from(options)
     store = open_store(ctx)
     rows = store.streams(limit=limit + 1, filters=filters)
@@ -77,6 +101,44 @@ def ls(ctx: click.Context, /, limit: int, as_json: bool, **options: Any) -> None
         )
     if cut:
         click.echo(f"(showing the newest {limit}; more match: raise -n)", err=True)
+
+
+def _watch(ctx: click.Context, limit: int, interval: float, filters: Any) -> None:
+    """Redraw the in-flight streams (chunks so far, age) every ``interval`` s until Ctrl-C."""
+    import sys
+    import time
+    from datetime import datetime, timezone
+
+    store = open_store(ctx)
+    clear = sys.stdout.isatty()
+    try:
+        while True:
+            rows = store.streams(limit=limit, filters=filters)
+            now = datetime.now(timezone.utc)
+            if clear:
+                click.echo("\x1b[2J\x1b[H", nl=False)
+            click.echo(f"{now:%H:%M:%S}  {len(rows)} stream(s) in flight")
+            if rows:
+                table(
+                    [
+                        (
+                            r["stream_id"],
+                            f"{(now - r['started_at']).total_seconds():.1f}s"
+                            if r["started_at"]
+                            else "",
+                            r["api"],
+                            r["model"] or r["requested_model"],
+                            r["chunk_count"],
+                            r["name"],
+                        )
+                        for r in rows
+                    ],
+                    ["ID", "AGE", "API", "MODEL", "CHUNKS", "NAME"],
+                )
+            sys.stdout.flush()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
 
 
 def state_json(store: Store, stream_id: str) -> dict[str, Any]:
