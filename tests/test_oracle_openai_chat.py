@@ -382,3 +382,41 @@ def test_generated_streams_agree_with_the_sdk(
 ) -> None:
     chunks, n = stream
     check(oracle.chat(chunks, n=n))
+
+
+def test_azure_content_filter_chunks_change_nothing(oracle: Oracle) -> None:
+    # Azure OpenAI sends its filter results as chunks with an empty ``object`` (the SDK
+    # skips them: ``_is_valid_chat_completion_chunk_weak``); they carry no delta
+    prompt_filter = {
+        "id": "",
+        "object": "",
+        "created": 0,
+        "model": "",
+        "choices": [],
+        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}],
+    }
+    offsets = {
+        "id": "",
+        "object": "",
+        "created": 0,
+        "model": "",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": None,
+                "content_filter_offsets": {"check_offset": 0, "start_offset": 0, "end_offset": 2},
+                "content_filter_results": {"hate": {"filtered": False, "severity": "safe"}},
+            }
+        ],
+    }
+    run = oracle.chat(
+        [
+            prompt_filter,
+            chunk(role()),
+            chunk(choice({"content": "Hi"})),
+            offsets,
+            chunk(choice({}, "stop")),
+            "[DONE]",
+        ]
+    )
+    check(run)

@@ -611,6 +611,17 @@ def test_background_stream_resumed_with_starting_after_is_one_stream(oracle: Ora
     assert run.state.provider_data["repeated_events"] == 3
 
 
+def test_an_empty_output_item_added_event_is_skipped(oracle: Oracle) -> None:
+    wire = Wire().start()
+    wire.ev("response.output_item.added", output_index=0, item=None)
+    wire.output.append({})  # the gap: the message below is output item 1
+    wire.message("Hi")
+    wire.output.pop(0)
+    run = oracle.responses(wire.completed())
+    check(run)
+    assert run.state.content == "Hi"
+
+
 # -- generated streams ---------------------------------------------------------------------
 
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=5)

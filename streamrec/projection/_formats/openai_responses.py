@@ -169,6 +169,10 @@ class OpenAIResponsesReducer(Reducer):
             item = self._item_for(body)
             item["input"] = as_str(body.get("input"), "input")
             return self._track_tool(self._index_of(item), item, done=True)
+        elif kind == "response.output_item.added" and body.get("item") is None:
+            # an empty added event (some providers send one, leaving a gap in the output
+            # indexes; the SDK skips it too): nothing to add
+            return []
         elif kind == "response.output_item.added" or kind == "response.output_item.done":
             return self._item(body, done=kind.endswith("done"))
         elif kind == "response.content_part.added":
@@ -253,6 +257,23 @@ class OpenAIResponsesReducer(Reducer):
         tool.problem = None
         tool.complete = True
         return [tool]
+
+    def _renumber(self, output: list[Any]) -> None:
+        """The terminal response's ``output`` is the whole list: items the stream put at
+        other indexes (after a gap) move to their final place, matched by id."""
+        final_ids = [i.get("id") or i.get("call_id") for i in output if isinstance(i, dict)]
+        by_id = {(it.get("id") or it.get("call_id")): i for i, it in self._items.items()}
+        if [by_id.get(ident) for ident in final_ids] == list(range(len(final_ids))):
+            return  # the usual case: every item already where the response puts it
+        tools = {}
+        for new, ident in enumerate(final_ids):
+            old = by_id.get(ident)
+            if old is not None and old in self._tools:
+                tools[new] = self._tools[old]
+                tools[new].index = new
+        self._tools = tools
+        self._items = {}
+        self.state.tool_calls = [self._tools[i] for i in sorted(self._tools)]
 
     def _item_for(self, body: dict[str, Any]) -> dict[str, Any]:
         index = as_int(body.get("output_index"))
@@ -356,6 +377,8 @@ class OpenAIResponsesReducer(Reducer):
         completed: list[ToolCall] = []
         output = response.get("output")
         if isinstance(output, list) and output:  # the final word on every item
+            if terminal:
+                self._renumber(output)
             for index, item in enumerate(output):
                 if isinstance(item, dict) and isinstance(item.get("type"), str):
                     self._put(index, item)
