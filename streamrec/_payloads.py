@@ -48,6 +48,8 @@ class StreamStarted(_Payload):
     # a WebSocket recording: its connection's id, transport, path and this stream's
     # position on it (several responses share one Responses API connection)
     connection: dict[str, Any] | None = None
+    # the SDK that made the call, from its User-Agent ("OpenAI/Python 2.8.1"): staleness
+    client: str | None = None
 
 
 class ChunkPayload(_Payload):
@@ -73,6 +75,10 @@ class ClientMessage(_Payload):
 class StreamCompleted(_Payload):
     """The stream reached its natural end; the timestamps say when."""
 
+    response: dict[str, Any] | None = None
+    """HTTP recordings: ``{"status": 200, "headers": {...}}`` (credentials and cookies
+    removed), so replay answers with the provider's own headers."""
+
 
 class StreamFailed(_Payload):
     """The live stream raised, or the provider answered with an error."""
@@ -80,12 +86,16 @@ class StreamFailed(_Payload):
     error_type: str
     message: str
     status_code: int | None = None
+    response: dict[str, Any] | None = None
+    """As ``StreamCompleted.response``, when a response head arrived."""
 
 
 class StreamInterrupted(_Payload):
     """The stream stopped before its end without an error of its own."""
 
     reason: str
+    response: dict[str, Any] | None = None
+    """As ``StreamCompleted.response``, when a response head arrived."""
 
 
 class ToolResult(_Payload):

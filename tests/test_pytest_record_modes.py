@@ -314,3 +314,48 @@ def test_marker_faults_engage_the_sdks_handling_on_replay(
     pytester.runpytest_subprocess("--record-mode=once").assert_outcomes(passed=2)
     monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", f"http://127.0.0.1:{_dead_port()}")
     pytester.runpytest_subprocess().assert_outcomes(passed=2)
+
+
+def test_old_recordings_are_reported_and_diff_reviews_a_re_record(
+    app: pytest.Pytester, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from streamrec.cli import main
+
+    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.openai_base_url)
+    app.runpytest_subprocess("--record-mode=once").assert_outcomes(passed=2)
+    folder = app.path / "recordings" / "test_app"
+    paris = folder / "test_paris.jsonl"
+    started = json.loads(paris.read_text().splitlines()[0])
+    assert started["json"]["client"].startswith("OpenAI/Python ")
+    old = paris.read_text().replace(started["recorded_at"][:4], "2020", 1)
+    (app.path / "old.jsonl").write_text(old)
+    paris.write_text(old)
+    _offline(monkeypatch)
+    report = app.runpytest_subprocess("--streamrec-max-age=30d")
+    report.assert_outcomes(passed=2)
+    report.stdout.fnmatch_lines(
+        [
+            "*recordings older than --streamrec-max-age*",
+            "*test_paris: 01* days old, recorded 2020-* by OpenAI/Python *, model 'gpt-4o-mini' answered as 'gpt-4o-mini-2024-07-18'*",
+        ]
+    )
+    assert app.runpytest_subprocess("--streamrec-max-age=30d", "--streamrec-strict").ret == 1
+
+    # re-record test_paris and review the change
+    monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.openai_base_url)
+    app.runpytest_subprocess("--record-mode=rewrite", "-k", "paris").assert_outcomes(
+        passed=1, deselected=1
+    )
+    runner = CliRunner()
+    same = runner.invoke(main, ["diff", str(app.path / "old.jsonl"), str(paris)])
+    assert same.exit_code == 0, same.output
+    assert "request: the same" in same.stdout and "answer: the same" in same.stdout
+    assert "timing: ttft_ms" in same.stdout
+    other = runner.invoke(main, ["diff", str(paris), f"{folder / 'test_rome_twice.jsonl'}:2"])
+    assert other.exit_code == 1
+    assert "messages[0].content: 'Paris?' ≠ 'Rome?'" in other.stdout
+    assert "content" in other.stdout
+    as_json = runner.invoke(main, ["diff", str(paris), str(paris), "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["same"] is True

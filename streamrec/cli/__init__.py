@@ -27,6 +27,7 @@ _LAZY: dict[str, str] = {
     "ls": "_inspect:ls",
     "show": "_inspect:show",
     "replay": "_replay:replay_cmd",
+    "diff": "_diff:diff_cmd",
     "stats": "_history:stats_cmd",
     "sql": "_history:sql",
     "export": "_maintenance:export",

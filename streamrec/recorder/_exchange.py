@@ -62,10 +62,14 @@ def open_exchange(
     redact: Redact | None = None,
     durability: str = "group",
     metadata: Mapping[str, str] | None = None,
+    client: str | None = None,
 ) -> Exchange | None:
-    """Start recording a call to ``endpoint``; None if it cannot be recorded."""
+    """Start recording a call to ``endpoint``; None if it cannot be recorded.
+
+    ``client`` is the caller's User-Agent (which SDK, which version)."""
     try:
         recording = Recording(
+            client=client,
             durability=durability,
             api=endpoint.api,
             request=request_body(endpoint, _json(body)),

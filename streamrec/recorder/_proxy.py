@@ -231,6 +231,7 @@ class RecordingProxy:
                 on_finish=self._on_finish,
                 redact=self._redact,
                 durability=self._durability,
+                client=request.headers.get("user-agent"),
             )
             if exchange is not None:
                 self.stream_ids.append(exchange.stream_id)

@@ -89,6 +89,7 @@ class Recording:
         redact: Redact | None = None,
         connection: Mapping[str, Any] | None = None,
         durability: Durability | str = "group",
+        client: str | None = None,
     ) -> None:
         if "." not in api:
             api = api_for_provider(api)
@@ -136,6 +137,7 @@ class Recording:
             host=socket.gethostname(),
             pid=os.getpid(),
             connection=scrub(dict(connection)) if connection else None,
+            client=_client_name(client),
         )
         self._emit(EventKind.STARTED, self._started_json(started))
 
@@ -388,6 +390,16 @@ def _warn_once(key: str, message: str) -> None:
         _WARNED.add(key)
     log.warning("%s", message)
     warnings.warn(message, StoreWarning, stacklevel=4)
+
+
+def _client_name(user_agent: str | None) -> str | None:
+    """The SDK and its version from a User-Agent: its product tokens, without comments."""
+    if not user_agent:
+        return None
+    import re
+
+    text = re.sub(r"\([^)]*\)", "", user_agent)
+    return redact_text(" ".join(text.split())[:120]) or None
 
 
 def _describe(error: BaseException) -> tuple[str, str]:

@@ -121,6 +121,7 @@ class _Common:
             strict=self._strict,
             on_finish=self._on_finish,
             redact=self._redact,
+            client=request.headers.get("user-agent"),
         )
         if exchange is not None:
             self.stream_ids.append(exchange.stream_id)

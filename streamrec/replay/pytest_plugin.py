@@ -156,6 +156,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="Fail the session when a test left recordings unused.",
     )
     group.addoption(
+        "--streamrec-max-age",
+        default=None,
+        metavar="AGE",
+        help="Report recordings older than AGE (30d, 12h, 90m); with --streamrec-strict the "
+        "session fails on them.",
+    )
+    group.addoption(
         "--streamrec-record-failures",
         action="store_true",
         default=False,
@@ -177,6 +184,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         default=True,
     )
     parser.addini("streamrec_allowed_hosts", "hosts streamrec's guard allows", type="args")
+    parser.addini("streamrec_max_age", "report recordings older than this (30d, 12h)", default="")
 
 
 def _installed(name: str) -> bool:
@@ -272,6 +280,10 @@ class StreamrecSession:
         self.speed = float(speed) if speed is not None else 0.0
         self.strict = bool(_option(config, "--streamrec-strict"))
         self.record_failures = bool(_option(config, "--streamrec-record-failures"))
+        self.max_age = _age(
+            _option(config, "--streamrec-max-age") or config.getini("streamrec_max_age") or None
+        )
+        self.stale: list[tuple[str, str, str]] = []
         self.root = Path(str(config.rootpath))
         self.db_url = _resolve_db(
             _option(config, "--streamrec-db") or config.getini("streamrec_db") or None, self.root
@@ -413,6 +425,8 @@ class StreamrecSession:
         loaded: list[str] = []
         if path is not None and path.exists():
             loaded = _load(store, path)
+            if self.max_age is not None:
+                self._check_age(node.nodeid, loaded)
         if path is None and mode == "once":
             mode = "new_episodes"  # a shared store has no per-test "first run"
         records = mode in ("all", "rewrite", "new_episodes") or (mode == "once" and not loaded)
@@ -495,6 +509,34 @@ class StreamrecSession:
             used = set(run.matcher.served)
             self.unused.extend((run.nodeid, sid) for sid in run.loaded if sid not in used)
 
+    def _check_age(self, nodeid: str, stream_ids: list[str]) -> None:
+        from datetime import datetime, timezone
+
+        from ..events import StreamStarted
+
+        now = datetime.now(timezone.utc)
+        for sid in stream_ids:
+            first = self.store.event(sid, 0)
+            if first is None or self.max_age is None:
+                continue
+            recorded = first.recorded_at
+            if recorded.tzinfo is None:
+                recorded = recorded.replace(tzinfo=timezone.utc)
+            age = (now - recorded).total_seconds()
+            if age <= self.max_age:
+                continue
+            started = first.model()
+            row = self.store.stream(sid)
+            client = (
+                getattr(started, "client", None) if isinstance(started, StreamStarted) else None
+            )
+            what = (
+                f"{age / 86400:.0f} days old, recorded {recorded:%Y-%m-%d} by "
+                f"{client or 'an unknown client'}, model {row.get('requested_model')!r} "
+                f"answered as {row.get('model')!r}"
+            )
+            self.stale.append((nodeid, sid, what))
+
     def _path_for(self, request: pytest.FixtureRequest) -> Path:
         module = Path(str(request.node.path))
         cls = request.node.cls
@@ -521,6 +563,17 @@ class StreamrecSession:
 
 _BASE_URL_VARS = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
 _BASE_URL_VARS["google"] = "GOOGLE_GEMINI_BASE_URL"
+
+
+def _age(text: str | None) -> float | None:
+    """``30d`` / ``12h`` / ``90m`` / ``45s`` (or plain seconds) as seconds."""
+    if not text:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([dhms]?)\s*", text)
+    if match is None:
+        raise pytest.UsageError(f"--streamrec-max-age: {text!r} is not an age like 30d, 12h, 90m")
+    unit = {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}[match[2]]
+    return float(match[1]) * unit
 
 
 def _resolve_db(url: str | None, root: Path) -> str | None:
@@ -694,6 +747,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             write(f"{nodeid}: {sid}")
         if session.strict:
             write("(--streamrec-strict: the session fails)")
+    if session.stale:
+        terminalreporter.section("streamrec: recordings older than --streamrec-max-age")
+        for nodeid, sid, what in session.stale:
+            write(f"{nodeid}: {sid} ({what}); re-record with --record-mode=rewrite")
+        if session.strict:
+            write("(--streamrec-strict: the session fails)")
     if session.unreachable:
         terminalreporter.section("streamrec: calls that could not reach the upstream")
         for nodeid, sid in session.unreachable:
@@ -707,5 +766,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_SESSION, None)
-    if state is not None and state.strict and state.unused and exitstatus == 0:
+    if state is not None and state.strict and (state.unused or state.stale) and exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
