@@ -54,7 +54,7 @@ def plant_leaks(store: Store) -> list[str]:
     list(failing)
     store.writer.flush()
     started = json.loads(store.events(first.stream_id)[0].payload)
-    started["request"]["metadata"] = {"api_key": "hunter2hunter2", "trace": HIGH_ENTROPY}
+    started["request"]["metadata"] = {"api_key": "hunter2hunter2", "note": HIGH_ENTROPY}
     started["request"]["user"] = JWT
     _set_payload(store, first.stream_id, 0, json.dumps(started))
     _set_payload(store, first.stream_id, 2, chunk({"content": f"your key: {OPENAI_KEY}"}))
@@ -80,7 +80,7 @@ def test_audit_finds_planted_secrets_and_scrub_removes_them(
     found = audit_store(store)
     whats = {(f.stream_id, f.where, f.what) for f in found}
     assert (ids[0], "payload.request.metadata.api_key", "secret-named field") in whats
-    assert (ids[0], "payload.request.metadata.trace", "high-entropy token") in whats
+    assert (ids[0], "payload.request.metadata.note", "high-entropy token") in whats
     assert (ids[0], "payload", "jwt") in whats
     assert (ids[0], "payload", "openai-style key") in whats
     assert (ids[1], "payload", "bearer token") in whats
@@ -170,3 +170,34 @@ def test_the_cli_on_a_store_and_on_a_jsonl_export(tmp_path: Path) -> None:
     clean = _run("--db", db, "audit")
     assert clean.exit_code == 0 and "no secret-like strings" in clean.stderr
     assert not any(p in (tmp_path / "audit.db").read_bytes().decode("latin-1") for p in PLANTED)
+
+
+def test_random_ids_in_recorded_headers_are_not_findings() -> None:
+    """Real providers' response headers: request ids and trace ids are random, not secrets."""
+    headers = {
+        "x-request-id": "req_7c1e4b1d2a0f4e3b9c8d7e6f5a4b3c2d",
+        "request-id": "req_011CVabcDEF123ghiJKL456mnoPQRstu",
+        "anthropic-organization-id": "4f3c2b1a-0d9e-8f7a-6b5c-4d3e2f1a0b9c",
+        "cf-ray": "8f1b2c3d4e5f6a7b-CDG",
+        "x-cloud-trace-context": "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6;o=1",
+        "openai-processing-ms": "123",
+        "x-leaked": "Zq8ZrT2vLx9KpW4nBc7YhJ3mFd6GsA1eQ",
+    }
+    payload = json.dumps({"response": {"status": 401, "headers": headers}, "message": "no"})
+    lines = [
+        json.dumps(
+            {
+                "stream_id": "s",
+                "seq": 3,
+                "kind": kind,
+                "t_ns": 0,
+                "recorded_at": "",
+                "payload": payload,
+            }
+        )
+        for kind in ("stream.failed", "stream.completed")
+    ]
+    found = audit_lines(lines)
+    assert [(f.where, f.what) for f in found] == [
+        ("payload.response.headers.x-leaked", "high-entropy token")
+    ] * 2

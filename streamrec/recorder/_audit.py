@@ -42,8 +42,8 @@ _ENTROPY_BITS = 4.3
 _TOKEN = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{32,128}(?![A-Za-z0-9_\-])")
 # where random strings are data, not credentials
 _RANDOM_BY_DESIGN = re.compile(
-    r"(^|[._\[])(id|.*_id|ids|fingerprint|signature|encrypted_content|data|obfuscation|"
-    r"thought_signature|stream_id|url|uri)(\]|$)",
+    r"(^|[._\[])(id|[^.\[\]]*[_-]id|ids|fingerprint|signature|encrypted_content|data|"
+    r"obfuscation|thought_signature|url|uri|[^.\[\]]*trace[^.\[\]]*|[^.\[\]]*-ray|etag)(\]|$)",
     re.I,
 )
 _KIND_OF = {
@@ -144,7 +144,9 @@ def _secrets_in(kind: str, payload: str) -> list[tuple[str, str, str]]:
     except ValueError:
         data = None
     seen = {s for _, _, s in found}
-    entropy = kind in (EventKind.STARTED.value, EventKind.FAILED.value, "stream.headers")
+    # where credentials are sent or echoed: the request, failures, and the response
+    # headers kept with a terminal event (random ids there are skipped by name)
+    entropy = kind in (EventKind.STARTED.value, EventKind.FAILED.value, EventKind.COMPLETED.value)
     for path, key, value in _walk(data, "payload"):
         if not isinstance(value, str) or not value or value == REDACTED:
             continue
