@@ -262,6 +262,10 @@ def test_reasoning_fields_of_the_compatible_servers(oracle: Oracle) -> None:
     check(run)
     message = run.state.construct_call_response().response["choices"][0]["message"]
     assert message["reasoning_details"][0]["text"] == "Thinking."
+    # OpenRouter: reasoning_details go back unchanged; DeepSeek rejects reasoning_content
+    param = run.state.message_param
+    assert param["reasoning_details"] == message["reasoning_details"]
+    assert "reasoning_content" not in param
 
 
 def test_audio_deltas_are_kept(oracle: Oracle) -> None:
@@ -284,6 +288,8 @@ def test_audio_deltas_are_kept(oracle: Oracle) -> None:
         "data": "UklGRiQAAA",
         "expires_at": 1741573553,
     }
+    # the next turn refers to the model's audio by its id (OpenAI: "audio": {"id": ...})
+    assert run.state.message_param["audio"] == {"id": "audio_abc"}
 
 
 def test_arguments_cut_off_by_max_tokens_are_not_a_valid_call(oracle: Oracle) -> None:

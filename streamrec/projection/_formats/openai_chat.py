@@ -25,6 +25,10 @@ finish reason and logprobs, merged the way the SDK merges deltas (text appended,
 objects merged, indexed lists merged by ``index``). Choice 0 also fills the
 ``BaseStream`` fields. A chunk without ``usage`` (a moderation chunk after the
 usage chunk) leaves the usage alone; ``obfuscation`` padding is ignored.
+``message_param`` carries back what the next turn needs: the audio's ``id``
+(OpenAI's way to refer to a previous audio answer) and OpenRouter's
+``reasoning_details`` unchanged ("preserving reasoning blocks"); never
+``reasoning_content``, which DeepSeek rejects in a request.
 
 A tool call whose arguments are not a JSON object once it is complete (cut off by
 ``max_tokens``: finish reason ``length``; or not JSON at all) keeps its raw text,
@@ -247,6 +251,16 @@ class OpenAIChatReducer(Reducer):
                 }
                 for t in state.tool_calls
             ]
+        choices = state.provider_data.get("choices") or ()
+        kept = choices[0]["message"] if choices and choices[0]["index"] == 0 else {}
+        # what the next turn must carry back: OpenAI's audio is referenced by its id;
+        # OpenRouter asks for reasoning_details unchanged. (DeepSeek rejects a
+        # reasoning_content sent back, so that stays out.)
+        audio = kept.get("audio")
+        if isinstance(audio, dict) and isinstance(audio.get("id"), str):
+            message["audio"] = {"id": audio["id"]}
+        if isinstance(kept.get("reasoning_details"), list):
+            message["reasoning_details"] = copy.deepcopy(kept["reasoning_details"])
         return message
 
     @classmethod
@@ -262,7 +276,9 @@ class OpenAIChatReducer(Reducer):
         for slot in kept:
             message = {"role": "assistant", "content": None, **copy.deepcopy(slot["message"])}
             if slot["index"] == 0:
-                message.update(cls.message_param(state))
+                param = cls.message_param(state)
+                param.pop("audio", None)  # the response has the whole audio object
+                message.update(param)
             choice = {
                 "index": slot["index"],
                 "message": message,
