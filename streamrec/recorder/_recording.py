@@ -16,11 +16,13 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ..errors import RecorderError, StoreError, StoreWarning
 from ..events import (
     EventKind,
+    SSEEvent,
     StoredEvent,
     StreamFailed,
     StreamInterrupted,
@@ -41,7 +43,7 @@ from ..projection import (
 from ..store import Store, as_store, summary_row
 from ._attribution import check_metadata
 from ._redact import Redact, redact_text, safe_headers, scrub
-from ._wire import to_wire
+from ._wire import DeferredChunk, is_sdk_type, sdk_part, to_wire
 
 __all__ = ["DURABILITIES", "Durability", "Recording"]
 
@@ -111,6 +113,9 @@ class Recording:
         self._writer: Any = None
         self._store: Store | None = None
         self._projector = Projector(self.stream_id)
+        # events not yet folded: the fold (JSON decode, reducer, state writes) is most of a
+        # chunk's cost, so it runs when the state is read, not on the live stream's path
+        self._unfolded: list[StoredEvent] = []
         self._seq = 0
         self._t0 = time.monotonic_ns()
         self._response: dict[str, Any] | None = None
@@ -184,22 +189,46 @@ class Recording:
 
     @property
     def state(self) -> StreamState:
-        """The live state, updated chunk by chunk."""
+        """The live state, exact whenever it is read: the chunks since the last read are
+        folded now (lazily, so that recording costs the live stream a row and a queue put)."""
+        self._fold()
         return self._projector.state
 
-    def chunk(self, chunk: Any) -> list[ToolCall]:
-        """Record one chunk as received; return tool calls it completed."""
-        self._check_strict()
+    def chunk(self, chunk: Any) -> None:
+        """Record one chunk as received (folded into ``state`` when that is next read)."""
+        if self.storage_error is not None:
+            self._check_strict()
+        if self._redact.chunk is None:
+            if type(chunk) is SSEEvent:  # what the transports and the proxy hand over
+                self._push(chunk.data, chunk.event)
+                return
+            if is_sdk_type(type(chunk)):
+                # an SDK object: what is stored is chosen now (seq stays gapless); its wire
+                # JSON is made on the writer's thread, or by the next state read
+                part = sdk_part(chunk, self.api)
+                if part is not None:
+                    self._queue(
+                        DeferredChunk(
+                            self.stream_id,
+                            self._seq,
+                            time.monotonic_ns() - self._t0,
+                            datetime.now(timezone.utc),
+                            part,
+                            self.api,
+                            self._problem,
+                        )
+                    )
+                return
         try:
             wire = to_wire(chunk, self.api)
         except Exception as exc:  # never into the consumer's loop: keep what we can
             wire = self._best_effort(chunk, exc)
         if wire is None:
-            return []
+            return
         data, name = wire
         if self._redact.chunk is not None:
             data = self._redact.chunk(data)
-        return self._emit(EventKind.CHUNK, data, name)
+        self._push(data, name)
 
     def client_message(self, data: str, event: str | None = None) -> None:
         """Record a frame the client sent over a WebSocket (``client.message``), in order."""
@@ -313,6 +342,43 @@ class Recording:
             )
         return self._emit(kind, payload, terminal=True)
 
+    def _push(self, payload: str, name: str | None) -> None:
+        """The live path of a chunk: its row, queued; the fold waits for a state read."""
+        self._queue(
+            StoredEvent(
+                self.stream_id,
+                self._seq,
+                EventKind.CHUNK,
+                time.monotonic_ns() - self._t0,
+                datetime.now(timezone.utc),
+                payload,
+                name,
+            )
+        )
+
+    def _queue(self, event: StoredEvent) -> None:
+        self._seq += 1
+        self._unfolded.append(event)
+        if self._writer is not None:
+            try:
+                self._writer.submit(event)
+            except Exception as exc:  # the live stream goes on whatever the store does
+                self._on_storage_failure(exc)
+
+    def _fold(self) -> list[ToolCall]:
+        """Fold the events not yet folded; the tool calls they completed."""
+        completed: list[ToolCall] = []
+        while self._unfolded:
+            pending, self._unfolded = self._unfolded, []
+            for event in pending:
+                try:
+                    completed += self._projector.apply(event)
+                except Exception as exc:  # the log keeps the event; the live state lacks it
+                    self._problem(
+                        f"event {event.seq} could not be folded: {type(exc).__name__}: {exc}"
+                    )
+        return completed
+
     def _emit(
         self, kind: EventKind, payload: str, name: str | None = None, *, terminal: bool = False
     ) -> list[ToolCall]:
@@ -326,11 +392,10 @@ class Recording:
             event=name,
         )
         self._seq += 1
-        try:
-            completed = self._projector.apply(event)
-        except Exception as exc:  # the log keeps the event; the live state lacks it
-            self._problem(f"event {event.seq} could not be folded: {type(exc).__name__}: {exc}")
-            completed = []
+        self._unfolded.append(event)
+        # folded with what came before: at once for the stream's start and its end (the
+        # read-model row needs the whole fold), else when the state is next read
+        completed = self._fold() if terminal or kind is EventKind.STARTED else []
         summary = None
         if terminal:
             try:

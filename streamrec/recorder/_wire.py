@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from enum import Enum
 from typing import Any
 
-from ..events import SSEEvent
+from ..events import EventKind, SSEEvent, StoredEvent
 
-__all__ = ["to_wire"]
+__all__ = ["DeferredChunk", "dump_sdk", "is_sdk_type", "sdk_part", "to_wire"]
 
 # APIs whose SSE events carry an ``event:`` name equal to the payload's ``type``
 _NAMED_EVENTS = frozenset({"anthropic.messages", "openai.responses"})
@@ -53,24 +53,73 @@ def to_wire(chunk: Any, api: str) -> tuple[str, str | None] | None:
     if isinstance(chunk, Mapping):
         data = dict(chunk)
     elif hasattr(chunk, "model_dump"):
-        data = _dump_sdk_object(chunk, api)
-        if data is None:
-            return None
+        part = sdk_part(chunk, api)
+        return None if part is None else dump_sdk(part, api)
     else:
         raise TypeError(f"cannot record a chunk of type {type(chunk).__name__}")
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     return text, _event_name(data, api)
 
 
-def _dump_sdk_object(chunk: Any, api: str) -> dict[str, Any] | None:
-    kind = getattr(chunk, "type", None)
+def sdk_part(chunk: Any, api: str) -> Any | None:
+    """The wire object inside an SDK object; None for an SDK-synthesised event (not stored).
+
+    Attribute checks only, so the live path can decide what is stored (and keep
+    ``seq`` gapless) without paying for the dump.
+    """
+    kind = _field(chunk, "type")
     if api == "anthropic.messages" and isinstance(kind, str) and kind not in _ANTHROPIC_WIRE:
         return None
     if api == "openai.chat.completions" and isinstance(kind, str):
         # ``chat.completions.stream()`` wraps each wire chunk in a ``chunk`` event and adds
         # its own (``content.delta``, …): store the wire chunk, drop the rest
-        inner = getattr(chunk, "chunk", None)
-        return _dump_sdk_object(inner, api) if kind == "chunk" and inner is not None else None
+        inner = _field(chunk, "chunk")
+        return sdk_part(inner, api) if kind == "chunk" and inner is not None else None
+    return chunk
+
+
+_SDK_TYPES: dict[type, bool] = {}
+_CLASS_ATTRS: dict[tuple[type, str], bool] = {}
+
+
+def is_sdk_type(cls: type) -> bool:
+    """Whether chunks of this class are SDK objects (``model_dump``), not mappings (cached)."""
+    known = _SDK_TYPES.get(cls)
+    if known is None:
+        known = _SDK_TYPES[cls] = hasattr(cls, "model_dump") and not issubclass(cls, Mapping)
+    return known
+
+
+def _field(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)`` without pydantic's slow miss (a missing attribute is an
+    exception raised and caught inside: ~2 µs, most of a chunk's live cost)."""
+    values = getattr(obj, "__dict__", None)
+    if values is None:
+        return getattr(obj, name, None)
+    if name in values:
+        return values[name]
+    extra = getattr(obj, "__pydantic_extra__", None)
+    if extra and name in extra:
+        return extra[name]
+    return getattr(obj, name, None) if _on_class(type(obj), name) else None
+
+
+def _on_class(cls: type, name: str) -> bool:
+    """A property or class attribute of that name (looked up once per class)."""
+    known = _CLASS_ATTRS.get((cls, name))
+    if known is None:
+        known = _CLASS_ATTRS[cls, name] = hasattr(cls, name)
+    return known
+
+
+def dump_sdk(part: Any, api: str) -> tuple[str, str | None]:
+    """(data text, SSE event name) of a wire object an SDK parsed (see ``sdk_part``)."""
+    data = _dump_sdk_object(part, api)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False), _event_name(data, api)
+
+
+def _dump_sdk_object(chunk: Any, api: str) -> dict[str, Any]:
+    kind = getattr(chunk, "type", None)
     dumped = chunk.model_dump(
         mode="python", exclude_unset=True, by_alias=True, exclude=set(_SDK_ONLY_FIELDS)
     )
@@ -122,3 +171,72 @@ def _event_name_from_text(text: str, api: str) -> str | None:
     except ValueError:
         return None
     return _event_name(data, api) if isinstance(data, dict) else None
+
+
+class DeferredChunk(StoredEvent):
+    """A chunk row whose wire text is made from its SDK object on first read of ``payload``.
+
+    Dumping an SDK object back to its wire JSON costs tens of microseconds; the
+    live stream should not wait for it. The writer thread reads ``payload`` when
+    it commits (or a state read folds it first); either way the text is made
+    once and the object released. SDK chunk objects are not changed after they
+    are yielded (helper streams keep their snapshots apart, see ``sdk_part``).
+    A dump that fails stores the object's repr and tells ``problem``, as the
+    eager path does.
+    """
+
+    __slots__ = ("_api", "_part", "_problem", "_wire")
+    _api: str
+    _part: Any
+    _problem: Callable[[str], None]
+    _wire: tuple[str, str | None] | None
+    # the same for every deferred row: class attributes, one write less each on the live path
+    kind = EventKind.CHUNK
+    position = None
+    size_estimate = 1024
+    """What the writer counts against its buffer bound without dumping the object."""
+
+    def __init__(
+        self,
+        stream_id: str,
+        seq: int,
+        t_ns: int,
+        recorded_at: Any,
+        part: Any,
+        api: str,
+        problem: Callable[[str], None],
+    ) -> None:
+        put = object.__setattr__  # the row is frozen: fill it as its own __init__ would
+        put(self, "stream_id", stream_id)
+        put(self, "seq", seq)
+        put(self, "t_ns", t_ns)
+        put(self, "recorded_at", recorded_at)
+        put(self, "_part", part)
+        put(self, "_api", api)
+        put(self, "_problem", problem)
+        put(self, "_wire", None)
+
+    def _resolve(self) -> tuple[str, str | None]:
+        wire: tuple[str, str | None] | None = self._wire
+        if wire is None:
+            part = self._part
+            try:
+                wire = dump_sdk(part, self._api)
+            except Exception as exc:  # never into the writer or the fold: keep what we can
+                wire = (repr(part), None)
+                self._problem(
+                    f"chunk {self.seq}: a {type(part).__name__} stored as its repr ({exc})"
+                )
+            object.__setattr__(self, "_wire", wire)
+            object.__setattr__(self, "_part", None)
+        return wire
+
+    @property
+    def payload(self) -> str:
+        """The chunk's wire JSON text."""
+        return self._resolve()[0]
+
+    @property
+    def event(self) -> str | None:
+        """The SSE event name the wire carried (named-event APIs)."""
+        return self._resolve()[1]

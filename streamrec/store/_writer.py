@@ -64,6 +64,14 @@ class _Item:
     number: int = 0  # order of submission
 
 
+def _size(event: StoredEvent) -> int:
+    """What an event counts against the buffer bound. A chunk the recorder still holds as an
+    SDK object (its wire JSON is made here, at commit) is counted by its estimate: measuring
+    it would dump it on the live stream's path."""
+    estimate = getattr(event, "size_estimate", None)
+    return (estimate if isinstance(estimate, int) else len(event.payload)) + _EVENT_OVERHEAD
+
+
 def _buffer_bound(explicit: int | None) -> int:
     if explicit is not None:
         return explicit
@@ -114,7 +122,7 @@ class Writer:
 
     def submit(self, event: StoredEvent, summary: dict[str, Any] | None = None) -> None:
         """Queue an event (and, for a terminal one, its read-model row). Never blocks on I/O."""
-        item = _Item(event, summary, len(event.payload) + _EVENT_OVERHEAD)
+        item = _Item(event, summary, _size(event))
         if self._closed:
             # after interpreter-exit close: write through rather than lose it
             self._write_through(item)
