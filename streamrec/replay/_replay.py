@@ -9,6 +9,7 @@ iterators only sleep differently.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -47,14 +48,63 @@ def _load(stream_id: str, store: StoreLike) -> tuple[str, list[StoredEvent]]:
     return api, events
 
 
+Timeline = list[tuple[str, int, "str | None", str]]
+
+
+def _load_timeline(stream_id: str, store: StoreLike) -> tuple[str, Timeline]:
+    """``_load`` for the chunk iterators: plain rows (see ``Store.timeline``)."""
+    rows = as_store(store).timeline(stream_id)
+    api = None
+    if rows and rows[0][0] == EventKind.STARTED.value:
+        with contextlib.suppress(ValueError, AttributeError):
+            api = json.loads(rows[0][3]).get("api")
+    if not isinstance(api, str) or not api:
+        raise ReplayError(f"stream {stream_id} has no stream.started event")
+    return api, rows
+
+
+def _timeline_failure(rows: Timeline) -> RecordedStreamError | None:
+    if rows and rows[-1][0] == EventKind.FAILED.value:
+        failed = StreamFailed.model_validate_json(rows[-1][3])
+        return RecordedStreamError(failed.error_type, failed.message, failed.status_code)
+    return None
+
+
+def _timeline_plan(rows: Timeline, api: str, fmt: str, speed: float) -> Iterator[tuple[float, Any]]:
+    """``_plan`` over plain rows (see ``Store.timeline``)."""
+    chunk = EventKind.CHUNK.value
+    start = time.monotonic_ns()
+    for kind, t_ns, name, payload in rows:
+        if kind != chunk:
+            continue
+        emit, value = _shape_text(payload, name, api, fmt)
+        if emit:
+            yield (_deadline(start, t_ns, speed) if speed else 0.0), value
+
+
+def _instant(rows: Timeline, fmt: str) -> list[Any] | None:
+    """Instant raw or SSE replay: the values at once, without a per-chunk plan step."""
+    chunk = EventKind.CHUNK.value
+    if fmt == "raw":
+        return [payload for kind, _, _, payload in rows if kind == chunk]
+    if fmt == "sse":
+        return [SSEEvent(payload, name) for kind, _, name, payload in rows if kind == chunk]
+    return None
+
+
 def _shape(event: StoredEvent, api: str, fmt: str) -> tuple[bool, Any]:
     """(emit?, value) for one chunk event in the requested format."""
+    return _shape_text(event.payload, event.event, api, fmt)
+
+
+def _shape_text(payload: str, name: str | None, api: str, fmt: str) -> tuple[bool, Any]:
+    """(emit?, value) for one chunk's text in the requested format."""
     if fmt == "raw":
-        return True, event.payload
+        return True, payload
     if fmt == "sse":
-        return True, SSEEvent(event.payload, event.event)
+        return True, SSEEvent(payload, name)
     try:
-        data = json.loads(event.payload)
+        data = json.loads(payload)
     except ValueError:
         return False, None  # `[DONE]` and other non-JSON sentinels have no decoded form
     if fmt == "json":
@@ -119,12 +169,16 @@ def replay(
     live stream raised after its last chunk.
     """
     fmt = _check(format, speed)
-    api, events = _load(stream_id, store)
-    for wait, value in _plan(events, api, fmt, speed):
-        if wait > 0:
-            time.sleep(wait)
-        yield value
-    error = _failure(events)
+    api, rows = _load_timeline(stream_id, store)
+    instant = _instant(rows, fmt) if not speed else None
+    if instant is not None:
+        yield from instant
+    else:
+        for wait, value in _timeline_plan(rows, api, fmt, speed):
+            if wait > 0:
+                time.sleep(wait)
+            yield value
+    error = _timeline_failure(rows)
     if error is not None and raise_errors:
         raise error
 
@@ -139,12 +193,12 @@ async def replay_async(
 ) -> AsyncIterator[Any]:
     """The async twin of ``replay``: same chunks, ``asyncio.sleep`` for timing."""
     fmt = _check(format, speed)
-    api, events = _load(stream_id, store)
-    for wait, value in _plan(events, api, fmt, speed):
+    api, rows = _load_timeline(stream_id, store)
+    for wait, value in _timeline_plan(rows, api, fmt, speed):
         if wait > 0:
             await asyncio.sleep(wait)
         yield value
-    error = _failure(events)
+    error = _timeline_failure(rows)
     if error is not None and raise_errors:
         raise error
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, insert, inspect, select, update
+from sqlalchemy import Engine, Text, func, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
@@ -415,12 +415,25 @@ class Store:
 
     def events(self, stream_id: str) -> list[StoredEvent]:
         """A stream's events in seq order; ``UnknownStream`` if it has none."""
-        stream_id = self.resolve(stream_id)
+        # the exact id first: replay and state reads pay one query, not a lookup and a query
         with self._errors("read events"), self.engine.connect() as conn:
-            rows = conn.execute(
-                select(events).where(events.c.stream_id == stream_id).order_by(events.c.seq)
-            ).all()
-        return [_stored(row) for row in rows]
+            found = _read_events(conn, stream_id)
+            if not found:  # a prefix, or no such stream
+                found = _read_events(conn, self.resolve(stream_id))
+        return found
+
+    def timeline(self, stream_id: str) -> list[tuple[str, int, str | None, str]]:
+        """``(kind, t_ns, event name, payload)`` of a stream's events in seq order, ``kind``
+        as its stored text (an ``EventKind`` value).
+
+        What replay reads, as the driver's own tuples: building a ``StoredEvent``
+        (and parsing its ``recorded_at``) per row was most of a replay's cost.
+        """
+        with self._errors("read events"), self.engine.connect() as conn:
+            found = _read_timeline(conn, stream_id)
+            if not found:  # a prefix, or no such stream
+                found = _read_timeline(conn, self.resolve(stream_id))
+        return found
 
     def state(self, stream_id: str) -> StreamState:
         """The stream's state rebuilt from its events alone."""
@@ -764,6 +777,67 @@ _COST_COLUMNS = ("cost_nanousd", "cost_reason", "prices_version", "cache_savings
 _BACK = re.compile(r"^(?:latest|-([1-9]\d*))$")
 # a stream whose last event is one of these has not ended (tool results follow an end)
 _OPEN_KINDS = frozenset({EventKind.STARTED, EventKind.CHUNK})
+
+
+_SQLITE_EVENTS = (
+    "SELECT position, stream_id, seq, kind, t_ns, recorded_at, event, payload, encoding"
+    " FROM events WHERE stream_id = ? ORDER BY seq"
+)
+_SQLITE_TIMELINE = (
+    "SELECT kind, t_ns, event, payload, encoding FROM events WHERE stream_id = ? ORDER BY seq"
+)
+
+
+def _sqlite_rows(conn: Any, sql: str, stream_id: str) -> list[Any]:
+    """The driver's own cursor: rows as plain tuples made in C. SQLAlchemy's per-row
+    result processing (its string-to-datetime parse above all) doubled a replay's cost."""
+    cursor = conn.connection.cursor()
+    try:
+        rows: list[Any] = cursor.execute(sql, (stream_id,)).fetchall()
+    finally:
+        cursor.close()
+    return rows
+
+
+def _fast(conn: Any) -> bool:
+    # the driver paths know the columns' storage as of revision 0002 (TEXT, plus `encoding`)
+    return conn.dialect.name == "sqlite" and isinstance(events.c.payload.type, Text)
+
+
+def _read_events(conn: Any, stream_id: str) -> list[StoredEvent]:
+    """A stream's rows in seq order."""
+    if not _fast(conn):
+        rows = conn.execute(
+            select(events).where(events.c.stream_id == stream_id).order_by(events.c.seq)
+        ).all()
+        return [_stored(row) for row in rows]
+    kinds, utc, parse = _KINDS, timezone.utc, datetime.fromisoformat
+    out = []
+    for pos, sid, seq, kind, t_ns, at, name, payload, encoding in _sqlite_rows(
+        conn, _SQLITE_EVENTS, stream_id
+    ):
+        if encoding is not None:
+            payload, name = decode_payload(payload, name, encoding)
+        when = parse(at)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=utc)
+        out.append(StoredEvent(sid, seq, kinds[kind], t_ns, when, payload, name, pos))
+    return out
+
+
+def _read_timeline(conn: Any, stream_id: str) -> list[tuple[str, int, str | None, str]]:
+    if _fast(conn):
+        rows = _sqlite_rows(conn, _SQLITE_TIMELINE, stream_id)
+    else:
+        c = events.c
+        query = select(c.kind, c.t_ns, c.event, c.payload, c.encoding)
+        rows = conn.execute(query.where(c.stream_id == stream_id).order_by(c.seq)).all()
+    out: list[tuple[str, int, str | None, str]] = []
+    for kind, t_ns, name, payload, encoding in rows:
+        if encoding is not None:  # stored as JSON literals (see _schema)
+            payload, name = decode_payload(payload, name, encoding)
+        out.append((kind, t_ns, name, payload))
+    return out
 
 
 def _stored(row: Any) -> StoredEvent:
