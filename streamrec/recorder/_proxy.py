@@ -289,10 +289,19 @@ async def _relay(
     """The upstream's body chunks as they arrive, recorded on the way."""
     try:
         async for chunk in upstream.aiter_raw():
-            if exchange is not None:
-                exchange.feed(chunk)
+            if exchange is None:
+                yield chunk
+            elif exchange.recording.durability == "chunk":
+                exchange.feed(chunk)  # committed before the client may see it
                 await exchange.adurable()
-            yield chunk
+                yield chunk
+            else:
+                # forwarded first: recording a chunk never delays it; stored even when the
+                # client went away while it was being sent (every received chunk is kept)
+                try:
+                    yield chunk
+                finally:
+                    exchange.feed(chunk)
     except httpx.HTTPError as exc:
         if exchange is not None:
             exchange.dropped(exc)
