@@ -68,6 +68,8 @@ def _size(event: StoredEvent) -> int:
     """What an event counts against the buffer bound. A chunk the recorder still holds as an
     SDK object (its wire JSON is made here, at commit) is counted by its estimate: measuring
     it would dump it on the live stream's path."""
+    if type(event) is StoredEvent:  # the common case, without a failed attribute lookup
+        return len(event.payload) + _EVENT_OVERHEAD
     estimate = getattr(event, "size_estimate", None)
     return (estimate if isinstance(estimate, int) else len(event.payload)) + _EVENT_OVERHEAD
 
