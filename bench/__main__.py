@@ -25,7 +25,7 @@ from bench._harness import Row, Scale, table  # noqa: E402
 
 
 def _sections() -> dict[str, Callable[[Scale], list[Row]]]:
-    from bench import _cli, _proxy, _recorder, _sdk, _store
+    from bench import _cli, _proxy, _recorder, _scale, _sdk, _store
 
     return {
         "recorder": _recorder.rows,
@@ -33,6 +33,7 @@ def _sections() -> dict[str, Callable[[Scale], list[Row]]]:
         "sdk": _sdk.rows,
         "proxy": _proxy.rows,
         "cli": _cli.rows,
+        "scale": _scale.rows,
     }
 
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only", action="append", default=[], metavar="SECTION",
-        help="run only this section (recorder, store, sdk, proxy, cli); repeatable",
+        help="run only this section (recorder, store, sdk, proxy, cli, scale); repeatable",
     )  # fmt: skip
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args(argv)
