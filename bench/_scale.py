@@ -76,7 +76,7 @@ def rows(size: Scale) -> list[Row]:
 
     events, gap_ms = size.pick(5, 50, 100), 2.0
     streams = size.pick(4, 40, 80)
-    counts = size.pick((1, 2), (1, 2, 4), (1, 2, 4))
+    counts = size.pick((1,), (1, 2, 4), (1, 2, 4))
     root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": root, "PYTHONWARNINGS": "ignore"}
     upstream, (up_url,) = bench_proxy._start(
