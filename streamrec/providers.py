@@ -110,7 +110,7 @@ def frame_sse(api: str, data: str, event: str | None) -> bytes:
     text = f"{name}{lines}\n"
     if api == "google.generate_content":
         text = text.replace("\n", "\r\n")
-    return text.encode()
+    return text.encode("utf-8", "surrogateescape")  # bytes received that were not UTF-8
 
 
 #: ``event`` of a stored WebSocket frame that was binary: its UTF-8 text, or its bytes in base64

@@ -7,9 +7,25 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine
 
 from streamrec import Store
+
+# Property tests are reproducible in CI: a fixed seed (derandomize), no example
+# database carried between runs, no deadline a loaded machine could miss. Locally
+# the default profile keeps exploring; HYPOTHESIS_PROFILE=ci reproduces a CI run.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default")
+)
 
 PG_URL = os.environ.get("STREAMREC_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

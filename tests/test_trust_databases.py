@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -196,3 +197,75 @@ def test_a_read_only_file_is_refused_for_writing_and_left_alone(
         assert _digest(path) == before
     finally:
         _immutable(path, False)
+
+
+def _dead_recording(path: Path) -> str:
+    """A stream left `recording` by a process on this host that is gone."""
+    import socket
+
+    from streamrec.events import EventKind, StoredEvent, StreamStarted, utcnow
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    started = StreamStarted(
+        provider="openai", api="openai.chat.completions", host=socket.gethostname(), pid=gone.pid
+    )
+    with Store(path) as store:
+        event = StoredEvent(
+            "dead-stream", 0, EventKind.STARTED, 0, utcnow(), started.model_dump_json()
+        )
+        store.append([event])
+    return "dead-stream"
+
+
+def test_recover_on_a_store_it_cannot_write_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "ro.db"
+    _dead_recording(path)
+    if not _immutable(path, True):
+        pytest.skip("chattr +i is not available here")
+    try:
+        result = run("--db", str(path), "recover")
+        _one_line_error(result)
+        assert "readonly" in result.stderr
+    finally:
+        _immutable(path, False)
+    result = run("--db", str(path), "recover", "--json")
+    assert result.exit_code == 0 and "dead-stream" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_verify_during_live_recordings_reports_nothing(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import threading
+    import time
+
+    from .chunks import chunk
+
+    url = str(tmp_path / "live.db") if backend == "sqlite" else request.getfixturevalue("pg_url")
+    store = Store(url)
+    done = threading.Event()
+
+    def recorder() -> None:
+        for _ in range(3):
+
+            def slow() -> Any:
+                for i in range(100):
+                    yield chunk({"content": f"{i}"})
+                    time.sleep(0.003)
+                yield chunk({}, "stop")
+
+            list(record(slow(), api="openai", store=store))
+        done.set()
+
+    thread = threading.Thread(target=recorder)
+    thread.start()
+    checks = 0
+    while not done.is_set():
+        assert store.verify() == []
+        checks += 1
+    thread.join()
+    assert checks > 3 and store.verify() == []
+    store.close()

@@ -270,3 +270,31 @@ def test_a_request_json_cannot_encode_is_stored_best_effort(store: Store, tmp_pa
     assert started.request["when"] == repr(tmp_path)  # type: ignore[union-attr]
     assert started.request["bad"] == "\udcff"  # type: ignore[union-attr]
     assert stream.recording.problems
+
+
+def test_bytes_that_are_not_utf8_round_trip_through_the_recording_transport(store: Store) -> None:
+    import httpx
+
+    from streamrec.providers import frame_sse
+    from streamrec.recorder import RecordingTransport
+
+    body = b'data: {"a":"\xff\xfe\x00"}\n\nevent: odd\xc3\ndata: \xe2\x82\n\ndata: [DONE]\n\n'
+
+    class Pieces(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:  # split inside multi-byte sequences
+            yield from (body[i : i + 3] for i in range(0, len(body), 3))
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Pieces())
+
+    transport = RecordingTransport(httpx.MockTransport(upstream), store=store)
+    with httpx.Client(transport=transport) as http:
+        got = http.post(
+            "http://upstream.test/v1/chat/completions",
+            json={"model": "m", "messages": [], "stream": True},
+        ).content
+    assert got == body  # the client gets the very bytes
+    [stream_id] = transport.stream_ids
+    chunks = [e for e in store.events(stream_id) if e.kind is EventKind.CHUNK]
+    framed = b"".join(frame_sse("openai.chat.completions", e.payload, e.event) for e in chunks)
+    assert framed == body  # and the log gives them back

@@ -245,7 +245,7 @@ class Exchange:
         self._guard(self.recording.chunk, event)
 
     def _text(self) -> str:
-        return bytes(self._body).decode("utf-8", errors="replace")
+        return bytes(self._body).decode("utf-8", errors="surrogateescape")
 
     def _fail_status(self) -> None:
         # an error body is replayed as recorded, but some upstreams echo the caller's key

@@ -287,12 +287,12 @@ class Recording:
             message=redact_text(message),
             status_code=status_code,
         )
-        return self._finish(EventKind.FAILED, payload.model_dump_json(exclude_none=True))
+        return self._finish(EventKind.FAILED, _json_of(payload))
 
     def interrupt(self, reason: str) -> list[ToolCall]:
         """The stream stopped early without an error of its own."""
         return self._finish(
-            EventKind.INTERRUPTED, StreamInterrupted(reason=redact_text(reason)).model_dump_json()
+            EventKind.INTERRUPTED, _json_of(StreamInterrupted(reason=redact_text(reason)))
         )
 
     def tool_results(self, tools_and_outputs: Iterable[tuple[Any, Any]]) -> None:
@@ -305,7 +305,7 @@ class Recording:
         for tool, output in tools_and_outputs:
             ident, name = tool_identity(tool)
             outputs.append({"id": ident, "name": name, "output": output})
-        self._emit(EventKind.TOOL_RESULT, ToolResult(outputs=outputs).model_dump_json())
+        self._emit(EventKind.TOOL_RESULT, _json_of(ToolResult(outputs=outputs)))
 
     def flush(self, timeout: float | None = 30.0, *, check: bool = True) -> None:
         """Wait until every event so far is committed; with ``check``, report a storage failure
@@ -446,6 +446,15 @@ _STATUS = {
     EventKind.FAILED: "failed",
     EventKind.INTERRUPTED: "interrupted",
 }
+
+
+def _json_of(payload: Any) -> str:
+    """A payload model's JSON; text pydantic will not write (lone surrogates, values JSON
+    cannot encode) goes through the standard encoder, escaped or as its repr."""
+    try:
+        return str(payload.model_dump_json(exclude_none=True))
+    except ValueError:
+        return json.dumps(payload.model_dump(mode="python", exclude_none=True), default=repr)
 
 
 def _warn_once(key: str, message: str) -> None:

@@ -36,7 +36,8 @@ class SSESplitter:
     """Feed bytes as they arrive; get back each event completed so far, in order."""
 
     def __init__(self) -> None:
-        self._text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # bytes that are not UTF-8 become surrogate escapes: stored exactly, replayed as received
+        self._text = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
         self._lines = SSELineDecoder()
         self._fields = _ExactDecoder()
         self._started = False

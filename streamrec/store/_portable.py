@@ -69,7 +69,12 @@ def event_line(e: StoredEvent, *, readable: bool = False) -> str:
         "event": e.event,
     }
     head.update(readable_payload(e.payload) if readable else {"payload": e.payload})
-    return json.dumps(head, ensure_ascii=False)
+    line = json.dumps(head, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8: \udcXX escapes keep them exact
+        line = json.dumps(head)
+    return line
 
 
 def export_lines(
