@@ -289,3 +289,13 @@ def test_history_figures_are_the_stats_figures(any_store: Store) -> None:
     assert {r["model"] for r in carol["rows"]} == {"gpt-4o-2024-08-06"}
     assert carol["days"] == ["2026-11-03", "2026-11-10", "2026-12-01"]
     assert {r["stream_id"] for r in listed} == set(ids["gpt-4o"])
+
+
+def test_recorded_text_is_shown_as_text_never_markup(store: Store) -> None:
+    """A model's output is untrusted: a tag in it must reach the page escaped."""
+    evil = '<img src=x onerror="alert(1)"></script><script>alert(2)</script>'
+    stream_id = _record(store, [evil], name=evil, tags=[evil])
+    with TestClient(ui_app(store)) as client:
+        for path in (f"/streams/{stream_id}", "/", f"/compare?a={stream_id}&b={stream_id}"):
+            page = client.get(path, params={"name": evil}).text
+            assert "<img src=x" not in page and "<script>alert" not in page, path
