@@ -166,9 +166,14 @@ def _postgres(store: Store, query: str, limit: int | None, timeout: float) -> Re
             raw = engine.raw_connection()
         except (DBAPIError, SQLAlchemyError) as exc:
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            hint = (
+                f"give it a password (ALTER ROLE {READER_ROLE} PASSWORD …) and put it in ~/.pgpass"
+                if "password" in reason
+                else "run `streamrec db upgrade` to create it"
+            )
             raise StoreError(
                 f"streamrec sql runs as the read-only role {READER_ROLE}, which cannot "
-                f"connect ({reason}): run `streamrec db upgrade` to create it"
+                f"connect ({reason}): {hint}"
             ) from exc
         try:
             conn: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
