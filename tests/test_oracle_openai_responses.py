@@ -639,13 +639,19 @@ def _split(draw: st.DrawFn, text: str) -> list[str]:
 def _stream(draw: st.DrawFn) -> list[dict[str, Any]]:
     wire = Wire().start()
     for n in range(draw(st.integers(0, 3))):
-        kind = draw(st.sampled_from(["message", "function", "reasoning"]))
+        kind = draw(st.sampled_from(["message", "function", "reasoning", "custom", "builtin"]))
         if kind == "message":
             wire.message(*draw(st.lists(_text, min_size=1, max_size=3)), ident=f"msg_{n}")
         elif kind == "function":
             wire.function_call(
                 f"call_{n}", "f", *draw(_split(json.dumps(draw(_args)))), ident=f"fc_{n}"
             )
+        elif kind == "custom":
+            if not any(e.get("item", {}).get("id") == "ctc_1" for e in wire.events):
+                wire.custom_call(f"cc_{n}", "exec", *draw(st.lists(_text, min_size=1, max_size=2)))
+        elif kind == "builtin":
+            item, events = _BUILTINS[draw(st.sampled_from(sorted(_BUILTINS)))]
+            wire.builtin({**item, "id": f"{item['id']}_{n}"}, *events)
         elif not any(e.get("item", {}).get("id") == "rs_1" for e in wire.events):
             wire.reasoning(draw(_text) or "x")
     return wire.completed()
