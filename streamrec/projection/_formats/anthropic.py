@@ -21,7 +21,21 @@ How it is folded, and why:
   request must send them back as they were: ``message_param`` and ``response()``
   are built from those blocks and nothing else.
 - A ``tool_use`` block's ``partial_json`` pieces are concatenated and the call is
-  complete at its ``content_block_stop``; an empty input means ``{}``.
+  complete at its ``content_block_stop``; an empty input means ``{}``. Input that is
+  not a whole JSON object then (cut by ``max_tokens``, with or without its
+  ``content_block_stop``, or not JSON) keeps its raw text in ``arguments``, gets a
+  ``problem`` and is never handed out; the block in ``message_param`` gets the SDK's
+  partial parse (jiter's), since the API needs an object there. Server tools
+  (``server_tool_use``, ``mcp_tool_use``) stream their input the same way; their
+  result blocks arrive whole and are kept as they came.
+- ``compaction`` blocks get their summary from ``compaction_delta`` (``content`` and
+  ``encrypted_content`` replace the start block's, as the SDK's beta accumulator
+  does). A ``fallback`` block names the model that writes what follows: it becomes
+  ``model``, the one reported and priced.
+- ``usage.iterations`` (compaction, message, fallback_message entries) become
+  ``provider_data["billed_parts"]``, each priced at its own model: the top-level
+  usage leaves a compaction out. ``server_tool_use.web_search_requests`` are priced
+  too.
 - Usage counts in ``message_delta`` are cumulative, so the latest value of each
   field wins (the SDK's ``accumulate_event`` does the same): ``message_start``'s
   ``output_tokens`` is a placeholder that is replaced, never added. Until a
