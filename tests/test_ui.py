@@ -195,7 +195,11 @@ def test_compare_and_history(client: TestClient, filled: tuple[Store, list[str]]
     _, ids = filled
     page = client.get(f"/compare?a={ids[0]}&b={ids[1]}")
     assert page.status_code == 200
-    assert 'data-field="content"' in page.text
+    # the verdict is streamrec diff's: same request, the answers differ in their content
+    assert "of the same request" in page.text and "differ</b> in content" in page.text
+    assert '<tr class="differs" data-field="content">' in page.text
+    assert '<tr class="same" data-field="model">' in page.text
+    assert f"streamrec diff {ids[0]} {ids[1]}" in page.text
     assert client.get("/compare?a=" + ids[0]).status_code == 400
     history = client.get("/api/history").json()
     (row,) = history["rows"]

@@ -368,42 +368,29 @@ def payload(store: Store, stream_id: str, seq: int) -> dict[str, Any] | None:
     }
 
 
-_COMPARED = (
-    "status",
-    "model",
-    "content",
-    "thinking",
-    "refusal",
-    "tool_calls",
-    "finish_reasons",
-    "usage",
-    "cost",
-    "chunk_count",
-    "ttft_ms",
-    "duration_ms",
-    "error",
-)
-
-
 def compare_view(store: Store, a: str, b: str) -> dict[str, Any]:
-    """Two recordings side by side: each field of their rebuilt states, marked where they differ."""
-    left, right = stream_view(store, a), stream_view(store, b)
-    rows = [
-        {
-            "field": key,
-            "a": left["state"][key],
-            "b": right["state"][key],
-            "same": left["state"][key] == right["state"][key],
-        }
-        for key in _COMPARED
-    ]
+    """Two recordings side by side: what ``streamrec diff`` compares, with both pages' timelines.
+
+    The verdict, the fields compared and the request's differing JSON paths come
+    from ``compare_recordings`` (the one comparison, shared with the command).
+    """
+    from ..replay._compare import ANSWER_FIELDS, TIMING_FIELDS, compare_recordings
+
+    a, b = store.resolve(a), store.resolve(b)
+    result = compare_recordings(store, a, store, b)
+    pa, pb = result["a"], result["b"]
     return {
-        "a": left,
-        "b": right,
-        "rows": rows,
-        "same_request": bool(left["state"]["fingerprint"])
-        and left["state"]["fingerprint"] == right["state"]["fingerprint"],
-        "request_same": left["request"] == right["request"],
+        "a": stream_view(store, a),
+        "b": stream_view(store, b),
+        "same": result["same"],
+        "same_request": result["same_request"],
+        "request_differences": result["request"],
+        "differing": list(result["answer"]),
+        "rows": [
+            {"field": f, "a": pa[f], "b": pb[f], "same": f not in result["answer"]}
+            for f in ANSWER_FIELDS
+        ],
+        "timing": [{"field": f, "a": pa[f], "b": pb[f]} for f in TIMING_FIELDS],
     }
 
 
