@@ -17,7 +17,7 @@ if TYPE_CHECKING:
         Redact,
         record,
     )
-    from .replay import ReplayStream, replay, replay_async, replay_stream
+    from .replay import ReplayStream, recorded, replay, replay_async, replay_stream
     from .store import Store
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "StreamrecError",
     "ToolCall",
     "record",
+    "recorded",
     "replay",
     "replay_async",
     "replay_stream",
@@ -66,6 +67,7 @@ __getattr__, __dir__ = exports(
         "StreamrecError": ".errors",
         "ToolCall": ".projection",
         "record": ".recorder",
+        "recorded": ".replay",
         "replay": ".replay",
         "replay_async": ".replay",
         "replay_stream": ".replay",

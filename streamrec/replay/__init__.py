@@ -9,6 +9,7 @@ from .._lazy import exports
 if TYPE_CHECKING:
     from ._faults import Faults
     from ._match import Matcher, MatchOptions, json_differences
+    from ._mirascope import recorded
     from ._replay import ChunkFormat, ReplayStream, replay, replay_async, replay_stream
     from ._sdk import to_sdk
     from ._server import PLACEHOLDER_KEYS, placeholder_keys, replay_app
@@ -22,6 +23,7 @@ __all__ = [
     "ReplayStream",
     "json_differences",
     "placeholder_keys",
+    "recorded",
     "replay",
     "replay_app",
     "replay_async",
@@ -41,6 +43,7 @@ __getattr__, __dir__ = exports(
         "ReplayStream": "._replay",
         "json_differences": "._match",
         "placeholder_keys": "._server",
+        "recorded": "._mirascope",
         "replay": "._replay",
         "replay_app": "._server",
         "replay_async": "._replay",
