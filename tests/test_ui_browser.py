@@ -110,7 +110,7 @@ def _open(driver: Any, url: str) -> None:
     _wait(driver, lambda: driver.execute_script("return document.readyState") == "complete")
 
 
-def _wait(driver: Any, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+def _wait(driver: Any, condition: Callable[[], Any], timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -218,7 +218,7 @@ def test_the_list_follows_streams_as_they_are_recorded(
             name="live",
         )
         list(stream)
-    rows = _wait(driver, lambda: _rows(driver), timeout=8)
+    rows = _wait(driver, lambda: _rows(driver), timeout=20)
     assert [r["id"] for r in rows] == [stream.stream_id]
 
 
@@ -407,7 +407,7 @@ def test_a_stream_page_follows_its_stream_while_it_records(
         assert driver.find_element(By.ID, "status").text == "recording"
         for _ in iterator:
             pass
-    _wait(driver, lambda: driver.find_element(By.ID, "status").text == "completed", timeout=8)
+    _wait(driver, lambda: driver.find_element(By.ID, "status").text == "completed", timeout=20)
     assert driver.find_element(By.ID, "content").text == "still going"
     assert _console_errors(driver) == []
 
