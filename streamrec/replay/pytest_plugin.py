@@ -61,7 +61,8 @@ MODE_ALIASES = {"replay": "none", "record": "all", "auto": "new_episodes"}
 MODES = tuple(MODE_ALIASES)
 #: plugins that register the flags pytest-recording made usual (their pytest11 names)
 _FLAG_OWNERS = ("recording", "cassetter", "pytest_cassetter")
-_SHARED_FLAGS = ("--record-mode", "--block-network", "--allowed-hosts")
+#: the distributions that ship such plugins, whatever their entry point is called
+_FLAG_OWNER_DISTS = frozenset({"pytest-recording", "pytest_recording", "cassetter"})
 _MARKER_KEYS = frozenset(
     {
         "record_mode",
@@ -90,9 +91,7 @@ _FORBIDDEN = re.compile(r"[<>?%*:|\"'/\\]")
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("streamrec", "replaying recorded LLM streams")
-    blocked_by_other = any(
-        not pluginmanager.is_blocked(name) and _installed(name) for name in _FLAG_OWNERS
-    )
+    blocked_by_other = any(not pluginmanager.is_blocked(name) for name in _flag_owner_plugins())
     if not blocked_by_other:
         try:
             group.addoption(
@@ -185,6 +184,19 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     )
     parser.addini("streamrec_allowed_hosts", "hosts streamrec's guard allows", type="args")
     parser.addini("streamrec_max_age", "report recordings older than this (30d, 12h)", default="")
+
+
+def _flag_owner_plugins() -> list[str]:
+    """The pytest11 names of installed plugins that register ``--record-mode`` & co."""
+    from importlib.metadata import entry_points
+
+    names = []
+    for ep in entry_points(group="pytest11"):
+        dist = getattr(ep, "dist", None)
+        dist_name = (getattr(dist, "name", None) or "").lower()
+        if ep.name in _FLAG_OWNERS or dist_name in _FLAG_OWNER_DISTS:
+            names.append(ep.name)
+    return names
 
 
 def _installed(name: str) -> bool:
