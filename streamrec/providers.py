@@ -17,6 +17,7 @@ __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_UPSTREAMS",
     "STREAM_ID_HEADER",
+    "WS_CLOSE",
     "Endpoint",
     "endpoint_for",
     "frame_sse",
@@ -116,6 +117,8 @@ def frame_sse(api: str, data: str, event: str | None) -> bytes:
 #: ``event`` of a stored WebSocket frame that was binary: its UTF-8 text, or its bytes in base64
 WS_BINARY = "websocket.binary"
 WS_BASE64 = "websocket.base64"
+#: ``event`` of the close frame a server sent to end a session: ``{"code", "reason"}``
+WS_CLOSE = "websocket.close"
 
 
 def ws_stored(message: str | bytes) -> tuple[str, str | None]:

@@ -329,6 +329,7 @@ def test_a_realtime_session_is_one_stream_with_transcripts_tools_usage_and_cost(
     assert state.messages == [user_text("hi"), user_text("[tools] weather?")]
     assert state.call_params["session"]["instructions"] == "Be brief."
     kinds = [e.kind for e in events]
+    assert kinds[-1] is EventKind.COMPLETED and kinds.count(EventKind.COMPLETED) == 1
     assert kinds.index(EventKind.CLIENT_MESSAGE) > kinds.index(
         EventKind.CHUNK
     )  # session.created first

@@ -26,7 +26,7 @@ from streamrec.projection import project
 from streamrec.recorder import ProxyServer, RecordingProxy
 from streamrec.replay import Matcher, replay_app
 from streamrec.store import summary_row
-from tests.test_websocket import ask, converse
+from tests.test_websocket import ask, converse, user_text
 from tests.ws_upstream import WSUpstream
 
 KEY = "sk-test-replay"
@@ -133,6 +133,33 @@ def test_a_realtime_session_replays_as_its_script(
     client, matcher = served
     assert realtime_session(client) == live
     assert matcher.served == [stream_id]
+
+
+def test_a_session_the_server_closed_is_closed_again_with_its_code(
+    store: Store, served: tuple[openai.OpenAI, Matcher]
+) -> None:
+    def hung_up(client: openai.OpenAI) -> tuple[list[bytes], int]:
+        frames: list[bytes] = []
+        with (
+            pytest.raises(ConnectionClosedError) as closed,
+            client.realtime.connect(model="gpt-realtime") as connection,
+        ):
+            connection.conversation.item.create(item=user_text("[hangup] bye"))
+            while True:
+                frames.append(connection.recv_bytes())
+        assert closed.value.rcvd is not None
+        return frames, closed.value.rcvd.code
+
+    (stream_id,), live = record(store, hung_up)
+    state = project(store.events(stream_id))
+    assert live[1] == 3000 and state.status == "failed"
+    assert state.provider_data["close"] == {
+        "code": 3000,
+        "reason": "invalid_request_error.session_expired",
+    }
+    assert state.unknown_events == 0
+    client, _ = served
+    assert hung_up(client) == live
 
 
 def test_a_realtime_message_off_the_script_gets_an_error_event(

@@ -19,7 +19,8 @@ WebSocket clients (``client.responses.connect()``, ``client.realtime.connect()``
   response (audio with its transcript, or text when the session's
   ``output_modalities`` is ``["text"]``; ``[tools]`` in the last user text: a
   function call) ending in ``response.done`` with usage including audio tokens.
-  An unknown client event gets an ``error`` event.
+  An unknown client event gets an ``error`` event; a user text with ``[hangup]``
+  gets its items echoed and then the server closes the session (code 3000).
 
 A ``Authorization`` header is required (as upstream) and recorded in
 ``handshakes`` so tests can check what reached the upstream.
@@ -393,6 +394,9 @@ class WSUpstream:
             self.received.append(str(message))
             for frame in session.answer(json.loads(message)):
                 await ws.send(frame)
+            if "[hangup]" in session.last_user:  # the server ends the session itself
+                await ws.close(3000, "invalid_request_error.session_expired")
+                return
 
 
 @pytest.fixture(scope="session")

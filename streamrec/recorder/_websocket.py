@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ..events import SSEEvent, new_stream_id
-from ..providers import Endpoint, websocket_endpoint_for, ws_stored
+from ..providers import WS_CLOSE, Endpoint, websocket_endpoint_for, ws_stored
 from ..store import Store
 from ._attribution import Attribution, split_headers
 from ._recording import Recording
@@ -208,7 +208,11 @@ class ConnectionLog:
         described = (
             f"the upstream closed the WebSocket (code {code}{', ' + reason if reason else ''})"
         )
-        if self._session is not None:
+        if self._session is not None and not self._session.finished:
+            if code is not None and code not in _UNSENDABLE:
+                # the server ended the session with a close frame: kept, so replay ends it too
+                close = json.dumps({"code": code, "reason": reason}, separators=(",", ":"))
+                _guard(self._session, self._session.chunk, SSEEvent(close, WS_CLOSE))
             if error is None and code in (1000, 1001):
                 self._finish(self._session, self._session.complete)
             else:

@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl
 
 from ..errors import NoMatchingRecording
 from ..events import EventKind, StoredEvent, StreamFailed
-from ..providers import STREAM_ID_HEADER, websocket_endpoint_for, ws_frame
+from ..providers import STREAM_ID_HEADER, WS_CLOSE, websocket_endpoint_for, ws_frame
 from ..recorder import is_secret_key, scrub
 from ..store import Store
 from ._match import Matcher
@@ -250,7 +250,8 @@ async def _realtime(
             "headers": [(STREAM_ID_HEADER.encode(), stream_id.encode())],
         }
     )
-    await _play(send, steps[0][1], base_ns=0, speed=speed)
+    if await _play(send, steps[0][1], base_ns=0, speed=speed):
+        return
     position = 1
     while True:
         message = await receive()
@@ -277,7 +278,8 @@ async def _realtime(
             continue
         client, frames = steps[position]
         position += 1
-        await _play(send, frames, base_ns=client.t_ns if client else 0, speed=speed)
+        if await _play(send, frames, base_ns=client.t_ns if client else 0, speed=speed):
+            return
         if position == len(steps) and events[-1].kind is EventKind.FAILED and _dropped(events[-1]):
             await send({"type": "websocket.close", "code": 1011, "reason": ""})
             return
@@ -322,17 +324,26 @@ def _realtime_miss(
 # -- shared -------------------------------------------------------------------------------
 
 
-async def _play(send: Any, frames: Sequence[StoredEvent], *, base_ns: int, speed: float) -> None:
-    """Send recorded server frames, on the recorded clock from ``base_ns`` (scaled), or at once."""
+async def _play(send: Any, frames: Sequence[StoredEvent], *, base_ns: int, speed: float) -> bool:
+    """Send recorded server frames, on the recorded clock from ``base_ns`` (scaled), or at once;
+    True if a recorded close frame ended the connection."""
     start = time.monotonic_ns()
     for frame in frames:
         if speed:
             wait = (start + (frame.t_ns - base_ns) / speed - time.monotonic_ns()) / 1e9
             if wait > 0:
                 await asyncio.sleep(wait)
+        if frame.event == WS_CLOSE:  # the server ended the session here
+            close = _object(frame.payload)
+            await send(
+                {"type": "websocket.close", "code": close.get("code", 1000),
+                 "reason": close.get("reason") or ""}
+            )  # fmt: skip
+            return True
         data = ws_frame(frame.payload, frame.event)
         key = "text" if isinstance(data, str) else "bytes"
         await send({"type": "websocket.send", key: data})
+    return False
 
 
 def _dropped(failed: StoredEvent) -> bool:

@@ -36,6 +36,9 @@ How it is folded, and why:
 - An ``error`` event or a failed response does not end a session: all are kept
   in ``provider_data["errors"]``; ``error`` is set while the session's latest
   outcome is an error, and a later completed response clears it.
+- A close frame the server ended the session with is kept as a last chunk
+  (event ``websocket.close``, ``{"code", "reason"}``) and read into
+  ``provider_data["close"]``.
 - From the client's frames: ``session.update`` fills ``call_params["session"]``,
   ``conversation.item.create`` items are the ``messages`` (a user message
   becomes ``user_message_param``).
@@ -156,8 +159,11 @@ class OpenAIRealtimeReducer(Reducer):
 
     def chunk(self, data: str, event: str | None) -> list[ToolCall]:
         body = decode(data)
-        kind = body.get("type", event)
         state = self.state
+        if event == "websocket.close":  # the close frame that ended the session
+            state.provider_data["close"] = body
+            return []
+        kind = body.get("type", event)
         if kind in _TEXT_DELTA or kind in _TRANSCRIPT_DELTA:
             delta = as_str(body.get("delta"), "delta")
             state.content += delta
