@@ -162,6 +162,29 @@ def test_a_session_the_server_closed_is_closed_again_with_its_code(
     assert hung_up(client) == live
 
 
+def test_a_refused_realtime_session_is_recorded_and_refused_again(store: Store) -> None:
+    def refused(client: openai.OpenAI) -> tuple[int, bytes]:
+        anonymous = openai.OpenAI(
+            api_key="", base_url=str(client.base_url), _enforce_credentials=False
+        )
+        with (
+            pytest.raises(InvalidStatus) as caught,
+            anonymous.realtime.connect(model="gpt-realtime"),
+        ):
+            pass
+        return caught.value.response.status_code, caught.value.response.body or b""
+
+    (stream_id,), live = record(store, refused)
+    state = project(store.events(stream_id))
+    assert live[0] == 401 and state.status == "failed"
+    assert state.error is not None and state.error["status_code"] == 401
+    with (
+        BackgroundServer(replay_app(store)) as server,
+        openai.OpenAI(api_key=KEY, base_url=server.url + "/v1") as client,
+    ):
+        assert refused(client) == live
+
+
 def test_a_realtime_message_off_the_script_gets_an_error_event(
     store: Store, served: tuple[openai.OpenAI, Matcher]
 ) -> None:

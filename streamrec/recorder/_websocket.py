@@ -43,6 +43,7 @@ from ..events import SSEEvent, new_stream_id
 from ..providers import WS_CLOSE, Endpoint, websocket_endpoint_for, ws_stored
 from ..store import Store
 from ._attribution import Attribution, split_headers
+from ._exchange import UpstreamStatusError
 from ._recording import Recording
 from ._redact import Redact, is_secret_key
 from ._routes import BadTarget, request_path, split_provider, upstream_url
@@ -140,6 +141,19 @@ class ConnectionLog:
         """The upstream accepted the connection: a Realtime session starts now."""
         if self._per_session:
             self._session = self._open(dict(self._query))
+
+    def refused(self, status: int, body: bytes) -> None:
+        """The upstream refused the upgrade with an HTTP answer (Realtime: a failed session)."""
+        session = self._open(dict(self._query))
+        if session is None:
+            return
+        text = body.decode("utf-8", errors="replace")
+        if text:
+            _guard(session, session.chunk, SSEEvent(text))
+        error = UpstreamStatusError(
+            f"the upstream refused the WebSocket with HTTP {status}: {text[:2000]}"
+        )
+        self._finish(session, session.fail, error, status)
 
     def client(self, message: str | bytes) -> None:
         """A frame the client sent (recorded before it is forwarded)."""
@@ -371,7 +385,26 @@ async def relay_websocket(
             for k, v in answer.headers.raw_items()
             if k.lower() not in _ANSWER_OWN
         ]
-        await _deny(send, answer.status_code, head, answer.body or b"")
+        refusal = answer.body or b""
+        endpoint = websocket_endpoint_for(path)
+        if endpoint is not None and endpoint.api == "openai.realtime":
+            # a session refused at the upgrade is a recorded failure, as an HTTP 4xx is
+            # (a Responses connection has sent no request yet: nothing to record)
+            log_ = ConnectionLog(
+                endpoint,
+                path=path,
+                query=query,
+                store=store,
+                name=who.name,
+                tags=who.tags,
+                metadata=who.metadata,
+                on_finish=on_finish,
+                on_open=on_open,
+                redact=redact,
+                durability=durability,
+            )
+            log_.refused(answer.status_code, refusal)
+        await _deny(send, answer.status_code, head, refusal)
         return
     except Exception as exc:  # refused, unreachable, timed out, not a WebSocket server
         text = (

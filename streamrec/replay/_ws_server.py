@@ -242,6 +242,18 @@ async def _realtime(
         return
     stream_id: str = chosen
     events = await asyncio.to_thread(store.events, stream_id)
+    refused = _refusal(events)
+    if refused is not None:  # the upstream refused this session's upgrade: so do we
+        status, answer = refused
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")] if _object(answer) else [],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": answer.encode()})
+        return
     steps = _script(events)
     await send(
         {
@@ -283,6 +295,19 @@ async def _realtime(
         if position == len(steps) and events[-1].kind is EventKind.FAILED and _dropped(events[-1]):
             await send({"type": "websocket.close", "code": 1011, "reason": ""})
             return
+
+
+def _refusal(events: Sequence[StoredEvent]) -> tuple[int, str] | None:
+    """(status, body) of a session whose upgrade the upstream refused, else None."""
+    if not events or events[-1].kind is not EventKind.FAILED:
+        return None
+    if any(e.kind is EventKind.CLIENT_MESSAGE for e in events):
+        return None
+    failed = StreamFailed.model_validate_json(events[-1].payload)
+    if not failed.status_code or failed.status_code < 400:
+        return None
+    chunks = [e.payload for e in events if e.kind is EventKind.CHUNK]
+    return failed.status_code, chunks[0] if chunks else ""
 
 
 def _script(events: Sequence[StoredEvent]) -> list[tuple[StoredEvent | None, list[StoredEvent]]]:
