@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -31,8 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
-from streamrec.recorder import SSESplitter
-
 _CHUNK = {
     "id": "chatcmpl-bench",
     "object": "chat.completion.chunk",
@@ -40,6 +39,9 @@ _CHUNK = {
     "model": "gpt-4o-mini-2024-07-18",
     "system_fingerprint": "fp_bench",
 }
+
+
+_STAMP = re.compile(rb'"t_sent_ns":(\d+)')
 
 
 def upstream_app(events: int, gap: float) -> Any:
@@ -50,6 +52,9 @@ def upstream_app(events: int, gap: float) -> Any:
             return
         while (await receive()).get("more_body"):
             pass
+        # a client may ask for its own pace (the 50-stream rows use a token-like one)
+        asked = dict(scope["headers"]).get(b"x-bench-gap-ms")
+        pause = float(asked) / 1000 if asked else gap
         headers = [(b"content-type", b"text/event-stream")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         for i in range(events):
@@ -58,7 +63,7 @@ def upstream_app(events: int, gap: float) -> Any:
             body["t_sent_ns"] = time.monotonic_ns()
             frame = f"data: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
             await send({"type": "http.response.body", "body": frame, "more_body": True})
-            await asyncio.sleep(gap)
+            await asyncio.sleep(pause)
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
@@ -87,25 +92,31 @@ def _start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[st
     return child, [child.stdout.readline().strip()]
 
 
-async def one_stream(client: httpx.AsyncClient, url: str) -> tuple[float, list[float]]:
+async def one_stream(
+    client: httpx.AsyncClient, url: str, gap_ms: float | None = None
+) -> tuple[float, list[float]]:
     """(time to first byte, per-event delays), in microseconds."""
     body = {
         "model": "gpt-4o-mini",
         "messages": [{"role": "user", "content": "bench"}],
         "stream": True,
     }
-    splitter = SSESplitter()
     delays: list[float] = []
     start = time.monotonic_ns()
     ttfb = None
-    async with client.stream("POST", url, json=body) as response:
+    tail = b""
+    headers = {"x-bench-gap-ms": str(gap_ms)} if gap_ms is not None else {}
+    async with client.stream("POST", url, json=body, headers=headers) as response:
         async for part in response.aiter_raw():
             now = time.monotonic_ns()
             if ttfb is None:
                 ttfb = (now - start) / 1e3
-            for event in splitter.feed(part):
-                if event.data != "[DONE]":
-                    delays.append((now - json.loads(event.data)["t_sent_ns"]) / 1e3)
+            # the stamp is all the client reads (a regex, not an SSE parse and a JSON decode
+            # per event): at 50 streams the client must not be what saturates
+            text = tail + part
+            cut = text.rfind(b"\n\n") + 2
+            tail = text[cut:] if cut > 1 else text
+            delays += [(now - int(m)) / 1e3 for m in _STAMP.findall(text, 0, cut if cut > 1 else 0)]
     assert ttfb is not None
     return ttfb, delays
 
