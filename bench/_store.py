@@ -138,7 +138,7 @@ def _sqlite_writes(size: Scale, repeats: int) -> list[Row]:
 
     a, b = interleave(ours, floor, repeats, warmup=0)
     try:
-        a2, c = interleave(ours, peer, max(1, repeats // 2), warmup=0)
+        a2, c = interleave(ours, peer, max(2, repeats // 2) if repeats > 1 else 1, warmup=0)
         note = ""
     except ImportError as exc:  # the bench extra brings eventsourcing
         a2, c, note = a, [], f"peer failed: {exc}: pip install -e '.[bench]'"
@@ -270,7 +270,7 @@ def _pg_writes(size: Scale, repeats: int) -> list[Row]:
         )
     ]
     try:
-        a2, c = interleave(ours, peer, max(1, repeats // 2), warmup=0)
+        a2, c = interleave(ours, peer, max(2, repeats // 2) if repeats > 1 else 1, warmup=0)
     except Exception as exc:  # eventsourcing's postgres extra missing, say
         rows.append(Row("the same, against eventsourcing's PostgreSQL recorder", "chunks/s", [0],
                         note=f"peer failed: {type(exc).__name__}: {exc}"))  # fmt: skip
@@ -459,7 +459,7 @@ def _compression(payloads: list[str]) -> list[Row]:
 
 def rows(size: Scale) -> list[Row]:
     """Writes (SQLite, PostgreSQL when reachable), reads, and bytes on disk."""
-    repeats = size.pick(1, 3, 5)
+    repeats = size.pick(1, 3, 3)  # a full write run is 200k chunks: three pairs keep it minutes
     out = _sqlite_writes(size, repeats)
     if pg_available():
         out += _pg_writes(size, repeats)
