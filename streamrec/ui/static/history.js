@@ -71,4 +71,6 @@ async function drawHistory() {
   window.streamrecCharts = charts;
 }
 
-drawHistory();
+drawHistory().catch((err) => {
+  document.getElementById("computing").textContent = "The figures could not be read: " + err;
+});

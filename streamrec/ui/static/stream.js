@@ -111,11 +111,13 @@
 
   // a stream still recording: reload as it grows
   if (view.state.status === "recording") {
-    setInterval(async () => {
+    const poll = async () => {
       const response = await fetch("/api/streams/" + view.stream_id, {cache: "no-store"});
       if (!response.ok) return;
       const now = await response.json();
       if (now.events_total !== view.events_total || now.state.status !== view.state.status) location.reload();
-    }, 1000);
+    };
+    // a poll cut short by the reload itself (or a server gone) is not an error to report
+    setInterval(() => { poll().catch(() => {}); }, 1000);
   }
 })();
