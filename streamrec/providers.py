@@ -17,6 +17,8 @@ __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_UPSTREAMS",
     "STREAM_ID_HEADER",
+    "WS_BASE64",
+    "WS_BINARY",
     "WS_CLOSE",
     "Endpoint",
     "endpoint_for",

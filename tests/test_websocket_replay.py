@@ -185,6 +185,34 @@ def test_a_refused_realtime_session_is_recorded_and_refused_again(store: Store) 
         assert refused(client) == live
 
 
+def test_credentials_in_client_frames_are_never_stored_and_the_script_still_matches(
+    store: Store, served: tuple[openai.OpenAI, Matcher]
+) -> None:
+    token = "sk-proj-mcpSECRETabcdefghijklmnop"
+    tool = {
+        "type": "mcp",
+        "server_label": "docs",
+        "server_url": "https://mcp.example.com",
+        "authorization": token,
+        "headers": {"Authorization": f"Bearer {token}"},
+    }
+
+    def session(client: openai.OpenAI) -> list[bytes]:
+        with client.realtime.connect(model="gpt-realtime") as connection:
+            frames = [connection.recv_bytes()]
+            connection.session.update(session={"type": "realtime", "tools": [tool]})
+            frames.append(connection.recv_bytes())
+            return frames + converse(connection, f"my key is {token}")
+
+    (stream_id,), live = record(store, session)
+    sent = [e.payload for e in store.events(stream_id) if e.kind is EventKind.CLIENT_MESSAGE]
+    assert len(sent) == 3 and not any("mcpSECRET" in text for text in sent)
+    assert json.loads(sent[0])["session"]["tools"][0]["server_url"] == "https://mcp.example.com"
+    client, matcher = served
+    assert session(client) == live  # matched on the frames as scrubbed the same way
+    assert matcher.misses == []
+
+
 def test_a_realtime_message_off_the_script_gets_an_error_event(
     store: Store, served: tuple[openai.OpenAI, Matcher]
 ) -> None:

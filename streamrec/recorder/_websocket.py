@@ -39,13 +39,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..events import SSEEvent, new_stream_id
-from ..providers import WS_CLOSE, Endpoint, websocket_endpoint_for, ws_stored
+from ..events import SSEEvent, dumps, new_stream_id
+from ..providers import WS_BASE64, WS_CLOSE, Endpoint, websocket_endpoint_for, ws_stored
 from ..store import Store
 from ._attribution import Attribution, split_headers
 from ._exchange import UpstreamStatusError
 from ._recording import Recording
-from ._redact import Redact, is_secret_key
+from ._redact import Redact, is_secret_key, redact_text, scrub
 from ._routes import BadTarget, request_path, split_provider, upstream_url
 
 __all__ = ["ConnectionLog", "relay_websocket", "websocket_url"]
@@ -147,7 +147,7 @@ class ConnectionLog:
         session = self._open(dict(self._query))
         if session is None:
             return
-        text = body.decode("utf-8", errors="replace")
+        text = redact_text(body.decode("utf-8", errors="replace"))  # a 401 may echo the key
         if text:
             _guard(session, session.chunk, SSEEvent(text))
         error = UpstreamStatusError(
@@ -160,6 +160,8 @@ class ConnectionLog:
         if self._closed:
             return
         data, event = ws_stored(message)
+        if event != WS_BASE64:
+            data = _scrubbed(data)  # what the client sent is a request: no credentials kept
         if self._per_session:
             target = self._session
         else:
@@ -310,6 +312,16 @@ def _guard(recording: Recording, method: Callable[..., Any], *args: Any) -> None
             raise
         recording.finished = True  # give up on this one; the relay goes on
         log.warning("streamrec: recording %s stopped: %s", recording.stream_id, exc)
+
+
+def _scrubbed(text: str) -> str:
+    """A client frame fit to store: verbatim unless it carries credentials (then scrubbed
+    as a request is, and written back as compact JSON)."""
+    body = _object(text)
+    if not body:
+        return redact_text(text)
+    clean = scrub(body)
+    return text if clean == body else dumps(clean)
 
 
 def _object(data: str) -> dict[str, Any]:

@@ -328,6 +328,7 @@ def _same(got: str, recorded: str) -> bool:
     a, b = _object(got), _object(recorded)
     if not a or not b:
         return False
+    a = dict(scrub(a))  # the recording holds the frame with its credentials removed
     a.pop("event_id", None)
     b.pop("event_id", None)
     return a == b
