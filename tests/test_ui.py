@@ -293,6 +293,7 @@ def test_history_figures_are_the_stats_figures(any_store: Store) -> None:
     assert {r["model"] for r in carol["rows"]} == {"gpt-4o-2024-08-06"}
     assert carol["days"] == ["2026-11-03", "2026-11-10", "2026-12-01"]
     assert {r["stream_id"] for r in listed} == set(ids["gpt-4o"])
+    assert {json.dumps(r["meta"]) for r in listed} == {'{"user": "carol"}'}
 
 
 def test_recorded_text_is_shown_as_text_never_markup(store: Store) -> None:

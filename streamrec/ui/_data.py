@@ -83,6 +83,7 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
         "duration_ms": _ms(row.get("duration_ns")),
         "name": row.get("name"),
         "tags": json.loads(row["tags"]) if row.get("tags") else [],
+        "meta": json.loads(row["meta"]) if row.get("meta") else {},
     }
 
 

@@ -30,6 +30,7 @@
       streamrec.el("td", {class: "num"}, r.duration_ms === null ? "" : r.duration_ms.toFixed(1)),
       streamrec.el("td", {}, r.name || ""),
       streamrec.el("td", {}, (r.tags || []).join(", ")),
+      streamrec.el("td", {class: "meta"}, Object.entries(r.meta || {}).map(([k, v]) => k + "=" + v).join(" ")),
     ));
     body.replaceChildren(...rows);
     document.getElementById("empty").hidden = rows.length > 0;
