@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -319,10 +321,6 @@ def test_marker_faults_engage_the_sdks_handling_on_replay(
 def test_old_recordings_are_reported_and_diff_reviews_a_re_record(
     app: pytest.Pytester, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from click.testing import CliRunner
-
-    from streamrec.cli import main
-
     monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.openai_base_url)
     app.runpytest_subprocess("--record-mode=once").assert_outcomes(passed=2)
     folder = app.path / "recordings" / "test_app"
@@ -348,14 +346,22 @@ def test_old_recordings_are_reported_and_diff_reviews_a_re_record(
     app.runpytest_subprocess("--record-mode=rewrite", "-k", "paris").assert_outcomes(
         passed=1, deselected=1
     )
-    runner = CliRunner()
-    same = runner.invoke(main, ["diff", str(app.path / "old.jsonl"), str(paris)])
-    assert same.exit_code == 0, same.output
+
+    # the CLI in a subprocess: importing the store here, under pytester's module snapshot,
+    # would leave SQLAlchemy's registries pointing at modules the snapshot then drops
+    def diff(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "streamrec", "diff", *args],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    same = diff(str(app.path / "old.jsonl"), str(paris))
+    assert same.returncode == 0, same.stdout + same.stderr
     assert "request: the same" in same.stdout and "answer: the same" in same.stdout
     assert "timing: ttft_ms" in same.stdout
-    other = runner.invoke(main, ["diff", str(paris), f"{folder / 'test_rome_twice.jsonl'}:2"])
-    assert other.exit_code == 1
+    other = diff(str(paris), f"{folder / 'test_rome_twice.jsonl'}:2")
+    assert other.returncode == 1
     assert "messages[0].content: 'Paris?' ≠ 'Rome?'" in other.stdout
     assert "content" in other.stdout
-    as_json = runner.invoke(main, ["diff", str(paris), str(paris), "--json"])
-    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["same"] is True
+    as_json = diff(str(paris), str(paris), "--json")
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["same"] is True
