@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,12 @@ def test_blank_database_at_head_matches_the_models(
 
 def test_a_foreign_database_is_refused_and_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("CREATE TABLE notes (body TEXT)")
         conn.execute("INSERT INTO notes VALUES ('keep me')")
     with pytest.raises(NotAStreamrecDatabase, match="not a streamrec database"):
         Store(path)
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         assert conn.execute("SELECT body FROM notes").fetchall() == [("keep me",)]
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'events'").fetchall() == []
 

@@ -119,6 +119,16 @@ class Store:
         if path.exists():
             if path.is_dir():
                 raise StoreError(f"{path} is a directory, not an SQLite database file")
+            try:
+                with open(path, "rb") as f:
+                    header = f.read(16)
+            except OSError as exc:
+                raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+            if header and header != b"SQLite format 3\x00":
+                # refused before any connection: nothing is opened, nothing can change
+                raise NotAStreamrecDatabase(
+                    f"{self.display_url} is not a readable database: file is not a database"
+                )
             return
         if not create:
             raise NotAStreamrecDatabase(
