@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import pytest
+from google.genai import __version__ as genai_version
 from google.genai import types
 from google.genai.models import _GenerateContentResponse_from_mldev
 from hypothesis import HealthCheck, example, given, settings
@@ -291,6 +293,11 @@ def _stream(draw: st.DrawFn) -> list[dict[str, Any]]:
     return chunks
 
 
+@pytest.mark.skipif(
+    int(genai_version.split(".")[0]) < 3,
+    reason="google-genai 2.x (the last for Python 3.10) fails to parse some generated streams "
+    "in its own SSE reader (UnknownApiResponseError); the oracle is its 3.x",
+)
 @settings(
     max_examples=20,
     deadline=None,
