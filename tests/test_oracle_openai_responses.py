@@ -16,8 +16,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from streamrec import SSEEvent
 from streamrec.projection import price
+from tests.formats_support import fold
 from tests.oracle import Oracle, Run, drop_none, dump
+from tests.upstream import API_OPENAI_RESPONSES
 
 MODEL = "gpt-5-2025-08-07"
 RESP_ID = "resp_68af4030592c81938ec0a5fbab4a3e9f05438e46b5f69a3b"
@@ -540,6 +543,60 @@ _BUILTINS: dict[str, tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]] = 
         },
         [],
     ),
+    "shell_call": (
+        {
+            "id": "sh_1",
+            "type": "shell_call",
+            "call_id": "call_shell",
+            "status": "completed",
+            "action": {"commands": ["ls -l", "pwd"], "timeout_ms": 1000},
+        },
+        [
+            ("response.shell_call_command.added", {"command_index": 0, "command": ""}),
+            ("response.shell_call_command.delta", {"command_index": 0, "delta": "ls -l"}),
+            ("response.shell_call_command.done", {"command_index": 0, "command": "ls -l"}),
+            ("response.shell_call_command.added", {"command_index": 1, "command": "pwd"}),
+            ("response.shell_call_command.done", {"command_index": 1, "command": "pwd"}),
+        ],
+    ),
+    "shell_call_output": (
+        {
+            "id": "sho_1",
+            "type": "shell_call_output",
+            "call_id": "call_shell",
+            "status": "completed",
+            "output": [
+                {"stdout": "a\nb\n", "stderr": "", "outcome": {"type": "exit", "exit_code": 0}}
+            ],
+        },
+        [
+            (
+                "response.shell_call_output_content.delta",
+                {"command_index": 0, "delta": {"stdout": "a\n"}},
+            ),
+            (
+                "response.shell_call_output_content.delta",
+                {"command_index": 0, "delta": {"stdout": "b\n", "stderr": ""}},
+            ),
+            (
+                "response.shell_call_output_content.done",
+                {
+                    "command_index": 0,
+                    "output": [
+                        {
+                            "stdout": "a\nb\n",
+                            "stderr": "",
+                            "outcome": {"type": "exit", "exit_code": 0},
+                        }
+                    ],
+                },
+            ),
+        ],
+    ),
+    "compaction": (
+        {"id": "cmp_1", "type": "compaction", "encrypted_content": "gAAAA-compacted"},
+        [("response.compaction.compacting", {})],
+    ),
 }
 
 
@@ -667,3 +724,81 @@ def _stream(draw: st.DrawFn) -> list[dict[str, Any]]:
 @example(events=Wire().start().completed())
 def test_generated_streams_agree_with_the_sdk(oracle: Oracle, events: list[dict[str, Any]]) -> None:
     check(oracle.responses(events))
+
+
+# -- audio, shell calls and compaction -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        pytest.param(
+            ("response.audio.delta", "response.audio.done", "response.audio.transcript"),
+            id="sdk-names",
+        ),
+        pytest.param(
+            (
+                "response.output_audio.delta",
+                "response.output_audio.done",
+                "response.output_audio_transcript",
+            ),
+            id="realtime-names",
+        ),
+    ],
+)
+def test_audio_events_are_kept_beside_the_output(oracle: Oracle, names: tuple[str, ...]) -> None:
+    data, data_done, transcript = names
+    wire = Wire().start()
+    wire.ev(f"{transcript}.delta", delta="Hel")
+    wire.ev(data, delta="UklGRiQAAABX")
+    wire.ev(f"{transcript}.delta", delta="lo")
+    wire.ev(data, delta="QVZFZm10")
+    wire.ev(data_done)
+    wire.ev(f"{transcript}.done")
+    run = oracle.responses(wire.message("Hello").completed())
+    # the SDK's accumulator passes the audio events through and builds nothing from them:
+    # output and output_text are the response's; streamrec agrees there and keeps the audio
+    check(run)
+    assert run.state.content == run.sdk.output_text == "Hello"
+    assert run.state.provider_data["audio"] == {
+        "transcript": "Hello",
+        "data": "UklGRiQAAABXQVZFZm10",
+    }
+
+
+def _fold(events: list[dict[str, Any]]) -> Any:
+    """The state a prefix of a stream folds to (a stream cut off there)."""
+    return fold(API_OPENAI_RESPONSES, [SSEEvent(json.dumps(e), e["type"]) for e in events])[0]
+
+
+def test_shell_call_streamed_command_by_command(oracle: Oracle) -> None:
+    """The ``shell_call`` is added with no commands; each command grows with its events,
+    and the output item with stdout/stderr deltas, so a prefix already holds them."""
+    call, call_events = _BUILTINS["shell_call"]
+    out, out_events = _BUILTINS["shell_call_output"]
+    wire = Wire().start()
+    index = wire.item({**call, "status": "in_progress", "action": {"commands": []}})
+    for kind, fields in call_events:
+        wire.ev(kind, output_index=index, **fields)
+    cut = len(wire.events)
+    wire.item_done(index, call)
+    index = wire.item({**out, "status": "in_progress", "output": []})
+    for kind, fields in out_events:
+        wire.ev(kind, item_id=out["id"], output_index=index, **fields)
+    wire.item_done(index, out)
+    events = wire.message("Listed.", ident="msg_2").completed()
+    run = oracle.responses(events)
+    check(run)
+    assert [i["type"] for i in run.state.message_param] == [
+        "shell_call",
+        "shell_call_output",
+        "message",
+    ]
+    assert run.state.tool_calls == []  # a built-in tool's item, not a function call
+
+    prefix = _fold(events[:cut])
+    assert prefix.provider_data["output"][0]["action"]["commands"] == ["ls -l", "pwd"]
+    deltas = [e for e in events if e["type"] == "response.shell_call_output_content.delta"]
+    upto = events.index(deltas[-1]) + 1
+    partial = _fold(events[:upto])
+    assert partial.provider_data["output"][1]["output"][0]["stdout"] == "a\nb\n"

@@ -122,8 +122,16 @@ def _chat(draw: st.DrawFn) -> list[Any]:
 def _responses(draw: st.DrawFn) -> list[Any]:
     wire = rs.Wire().start()
     for n in range(draw(st.integers(0, 4))):
-        kind = draw(st.sampled_from(["message", "function", "custom", "builtin", "reasoning"]))
-        if kind == "message":
+        kind = draw(
+            st.sampled_from(["message", "function", "custom", "builtin", "audio", "reasoning"])
+        )
+        if kind == "audio":
+            wire.ev("response.audio.transcript.delta", delta=draw(_text))
+            wire.ev("response.audio.delta", delta="UklG")
+            wire.ev(
+                draw(st.sampled_from(["response.audio.done", "response.audio.transcript.done"]))
+            )
+        elif kind == "message":
             wire.message(draw(_text), draw(_text), ident=f"msg_{n}")
         elif kind == "function":
             wire.function_call(

@@ -31,8 +31,17 @@ How it is folded, and why:
   a JSON object; one cut off (an ``incomplete`` item) or not JSON gets a ``problem``
   instead. A custom tool call is a ``ToolCall`` of type ``custom`` whose arguments are
   its free-text ``input`` (answered by ``custom_tool_call_output``). Built-in tools
-  (web and file search, code interpreter, image generation, MCP, computer use, shell)
-  are kept as output items: they go back in ``input`` as they came.
+  (web and file search, code interpreter, image generation, MCP, computer use, local
+  shell, shell) and ``compaction`` items are kept as output items: they go back in
+  ``input`` as they came. A ``shell_call``'s ``action.commands[command_index]`` grows
+  with ``shell_call_command.added/delta/done``, a ``shell_call_output``'s
+  ``output[command_index]`` stdout/stderr with ``shell_call_output_content.delta``
+  (``.done`` gives the whole list), so a stream cut off mid-command keeps what came.
+- Audio (``response.audio.delta/done``, ``response.audio.transcript.delta/done``, and
+  the Realtime names ``response.output_audio*``) carries no output index: the base64
+  ``data`` and the ``transcript`` are joined in ``provider_data["audio"]``, as chat
+  keeps ``message.audio``. The transcript is not ``content``: the SDK's
+  ``output_text`` joins the ``output_text`` parts only.
 - Every event has a ``sequence_number``; one seen before (a background stream resumed
   with ``starting_after`` and recorded as one stream) is skipped, counted in
   ``provider_data["repeated_events"]``. A ``data: [DONE]`` (gateways) ends the stream.
@@ -78,15 +87,13 @@ _IGNORED = frozenset(
         "response.content_part.done",
         "response.output_text.annotation.added",
         "response.reasoning_summary_part.done",
-        "response.audio.delta",
-        "response.audio.done",
-        "response.audio.transcript.delta",
-        "response.audio.transcript.done",
         "response.code_interpreter_call.completed",
         "response.code_interpreter_call.in_progress",
         "response.code_interpreter_call.interpreting",
         "response.code_interpreter_call_code.delta",
         "response.code_interpreter_call_code.done",
+        # "new summary content is sampled": the event itself "contains no summary content";
+        # the compaction item comes with output_item.added / done
         "response.compaction.compacting",
         "response.file_search_call.completed",
         "response.file_search_call.in_progress",
@@ -103,11 +110,6 @@ _IGNORED = frozenset(
         "response.mcp_list_tools.completed",
         "response.mcp_list_tools.failed",
         "response.mcp_list_tools.in_progress",
-        "response.shell_call_command.added",
-        "response.shell_call_command.delta",
-        "response.shell_call_command.done",
-        "response.shell_call_output_content.delta",
-        "response.shell_call_output_content.done",
         # WebSocket mode's steering acknowledgements: about queued input, not this output
         "response.steer.accepted",
         "response.steer.failed",
@@ -117,6 +119,20 @@ _IGNORED = frozenset(
         "response.web_search_call.searching",
     }
 )
+
+# the audio events (``response.audio.*`` in the SDK's ``ResponseStreamEvent`` union;
+# ``response.output_audio*`` as the Realtime API names them, sent by some servers):
+# event -> (what it carries, whether it ends it)
+_AUDIO: dict[str, tuple[str, bool]] = {
+    "response.audio.delta": ("data", False),
+    "response.audio.done": ("data", True),
+    "response.audio.transcript.delta": ("transcript", False),
+    "response.audio.transcript.done": ("transcript", True),
+    "response.output_audio.delta": ("data", False),
+    "response.output_audio.done": ("data", True),
+    "response.output_audio_transcript.delta": ("transcript", False),
+    "response.output_audio_transcript.done": ("transcript", True),
+}
 
 
 @register
@@ -169,6 +185,22 @@ class OpenAIResponsesReducer(Reducer):
             item = self._item_for(body)
             item["input"] = as_str(body.get("input"), "input")
             return self._track_tool(self._index_of(item), item, done=True)
+        elif kind in _AUDIO:
+            self._audio(body, _AUDIO[kind])
+        elif kind in (
+            "response.shell_call_command.added",
+            "response.shell_call_command.delta",
+            "response.shell_call_command.done",
+        ):
+            self._shell_command(body, kind.rsplit(".", 1)[1])
+        elif kind == "response.shell_call_output_content.delta":
+            self._shell_output_delta(body)
+        elif kind == "response.shell_call_output_content.done":
+            item = self._item_for(body)
+            output = body.get("output")
+            if not isinstance(output, list):
+                raise ProjectionError("shell_call_output_content.done without an output list")
+            item["output"] = copy.deepcopy(output)
         elif kind == "response.output_item.added" and body.get("item") is None:
             # an empty added event (some providers send one, leaving a gap in the output
             # indexes; the SDK skips it too): nothing to add
@@ -359,6 +391,54 @@ class OpenAIResponsesReducer(Reducer):
         slot = self._reasoning_slot(body, summary=summary)
         slot["text"] = as_str(body.get("text"), "text")
         self._recompute()
+
+    # -- audio and shell calls ------------------------------------------------------------
+
+    def _audio(self, body: dict[str, Any], what: tuple[str, bool]) -> None:
+        """Audio output is kept in ``provider_data["audio"]`` (``data``: the base64 chunks
+        joined, ``transcript``), as chat keeps ``message.audio``; it is not ``content``:
+        the SDK's ``output_text`` is the ``output_text`` parts only."""
+        key, done = what
+        audio = self.state.provider_data.setdefault("audio", {})
+        if not done:
+            audio[key] = audio.get(key, "") + as_str(body.get("delta"), "delta")
+        elif isinstance(body.get(key), str):
+            # a Realtime-named ``.done`` may repeat the whole transcript; the SDK's carry
+            # nothing, and what the deltas built stands
+            audio[key] = body[key]
+        else:
+            audio.setdefault(key, "")
+
+    def _shell_command(self, body: dict[str, Any], step: str) -> None:
+        """``action.commands[command_index]`` of a ``shell_call`` item, as it is streamed."""
+        item = self._item_for(body)
+        action = item.get("action")
+        if not isinstance(action, dict):
+            action = item["action"] = {}
+        commands = action.get("commands")
+        if not isinstance(commands, list):
+            commands = action["commands"] = []
+        index = as_index(body.get("command_index"), "command_index")
+        while len(commands) <= index:
+            commands.append("")
+        if step == "delta":
+            commands[index] += as_str(body.get("delta"), "delta")
+        else:
+            commands[index] = as_str(body.get("command"), "command")
+
+    def _shell_output_delta(self, body: dict[str, Any]) -> None:
+        """``output[command_index]`` of a ``shell_call_output`` item: stdout and stderr grow."""
+        item = self._item_for(body)
+        output = item.get("output")
+        if not isinstance(output, list):
+            output = item["output"] = []
+        index = as_index(body.get("command_index"), "command_index")
+        while len(output) <= index:
+            output.append({"stdout": "", "stderr": ""})
+        chunk = output[index]
+        for stream, text in as_dict(body.get("delta")).items():
+            if stream in ("stdout", "stderr") and isinstance(text, str):
+                chunk[stream] = (chunk.get(stream) or "") + text
 
     # -- the response object ------------------------------------------------------------
 
