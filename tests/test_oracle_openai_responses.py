@@ -696,8 +696,15 @@ def _split(draw: st.DrawFn, text: str) -> list[str]:
 def _stream(draw: st.DrawFn) -> list[dict[str, Any]]:
     wire = Wire().start()
     for n in range(draw(st.integers(0, 3))):
-        kind = draw(st.sampled_from(["message", "function", "reasoning", "custom", "builtin"]))
-        if kind == "message":
+        kind = draw(
+            st.sampled_from(["message", "function", "reasoning", "custom", "builtin", "audio"])
+        )
+        if kind == "audio":  # no output index: beside the output items
+            wire.ev("response.audio.transcript.delta", delta=draw(_text))
+            wire.ev("response.audio.delta", delta="UklG")
+            wire.ev("response.audio.done")
+            wire.ev("response.audio.transcript.done")
+        elif kind == "message":
             wire.message(*draw(st.lists(_text, min_size=1, max_size=3)), ident=f"msg_{n}")
         elif kind == "function":
             wire.function_call(
