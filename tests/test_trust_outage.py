@@ -180,7 +180,8 @@ def test_postgres_outage_loses_nothing(
         stream_id, count, worst = _live_stream(store, during, OUTAGE_S + 1.5)
         ended = time.monotonic() - started
         _settle(store)
-    assert worst < 0.5, f"the live stream waited {worst:.2f}s for a chunk"
+    # never the outage's length (12 s here); 1 s leaves room for a busy 2-core machine's scheduling
+    assert worst < 1.0, f"the live stream waited {worst:.2f}s for a chunk"
     assert ended < OUTAGE_S + 5  # no stall at the end either
     assert "the database is unavailable" in caplog.text
     events = store.events(stream_id)
@@ -220,7 +221,8 @@ def test_sqlite_write_lock_loses_nothing(tmp_path: Path) -> None:
             locker.start()  # in the background: starting a process is not the stream's time
 
     stream_id, count, worst = _live_stream(store, during, OUTAGE_S + 1.5)
-    assert worst < 0.5, f"the live stream waited {worst:.2f}s for a chunk"
+    # never the outage's length (12 s here); 1 s leaves room for a busy 2-core machine's scheduling
+    assert worst < 1.0, f"the live stream waited {worst:.2f}s for a chunk"
     locker.join()
     holders[0].wait(timeout=OUTAGE_S + 30)
     holders[0].stdout.close()  # type: ignore[union-attr]
