@@ -124,9 +124,10 @@ def test_upstream_urls_join_without_doubling_the_version() -> None:
     )
 
 
-def test_upstreams_resolve_flag_then_env_then_program_base_url_then_default() -> None:
+def test_upstreams_resolve_flag_then_program_base_url_then_env_then_default() -> None:
     env = {
         "STREAMREC_UPSTREAM_ANTHROPIC": "http://env-anthropic",
+        "STREAMREC_UPSTREAM_OPENAI": "http://env-openai",
         "OPENAI_BASE_URL": "http://program/v1",
         "GOOGLE_GEMINI_BASE_URL": "http://program-google",
     }
@@ -136,7 +137,9 @@ def test_upstreams_resolve_flag_then_env_then_program_base_url_then_default() ->
         "anthropic": "http://env-anthropic",
         "google": "http://flag-google",
     }
-    assert resolve_upstreams(None, env)["openai"] == "https://api.openai.com/v1"
+    # without inheriting (the standalone proxy): the environment's upstream, then the default
+    assert resolve_upstreams(None, env)["openai"] == "http://env-openai"
+    assert resolve_upstreams(None, {})["openai"] == "https://api.openai.com/v1"
 
 
 @pytest.mark.parametrize(

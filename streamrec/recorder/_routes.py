@@ -133,21 +133,22 @@ def resolve_upstreams(
     *,
     inherit_client_env: bool = False,
 ) -> dict[str, str]:
-    """Each provider's upstream: ``overrides``, else ``$STREAMREC_UPSTREAM_<P>``, else the default.
+    """Each provider's upstream: ``overrides``, else (with ``inherit_client_env``) the base URL
+    the program would have used, else ``$STREAMREC_UPSTREAM_<P>``, else the default.
 
-    With ``inherit_client_env`` (``streamrec record``), a base URL the program
-    would have used (``OPENAI_BASE_URL``, …) comes before the default: recording
-    a program that talks to an OpenAI-compatible server keeps talking to it.
+    ``streamrec record`` inherits: a program that talks to an OpenAI-compatible
+    server (its own ``OPENAI_BASE_URL``, …) keeps talking to it, as the pytest
+    plugin's record mode does; recording never changes where a request goes.
     """
     env = os.environ if environ is None else environ
     out: dict[str, str] = {}
     for provider in PROVIDERS:
         url = (overrides or {}).get(provider)
-        if url is None and env.get(UPSTREAM_ENV[provider]):
-            url = _checked(env[UPSTREAM_ENV[provider]], UPSTREAM_ENV[provider])
         client_var = CLIENT_ENV[provider][0]
         if url is None and inherit_client_env and env.get(client_var):
             url = _checked(env[client_var], client_var)
+        if url is None and env.get(UPSTREAM_ENV[provider]):
+            url = _checked(env[UPSTREAM_ENV[provider]], UPSTREAM_ENV[provider])
         out[provider] = url or DEFAULT_UPSTREAMS[provider]
     return out
 
