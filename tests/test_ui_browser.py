@@ -111,9 +111,14 @@ def _open(driver: Any, url: str) -> None:
 
 
 def _wait(driver: Any, condition: Callable[[], Any], timeout: float = 20.0) -> Any:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except (StaleElementReferenceException, NoSuchElementException):
+            value = None  # a page that reloads itself (a stream still recording) is mid-reload
         if value:
             return value
         if time.monotonic() > deadline:
@@ -404,7 +409,7 @@ def test_a_stream_page_follows_its_stream_while_it_records(
         next(iterator)
         store.writer.flush()
         _open(driver, f"{site}/streams/{stream.stream_id}")
-        assert driver.find_element(By.ID, "status").text == "recording"
+        _wait(driver, lambda: driver.find_element(By.ID, "status").text == "recording")
         for _ in iterator:
             pass
     _wait(driver, lambda: driver.find_element(By.ID, "status").text == "completed", timeout=20)
