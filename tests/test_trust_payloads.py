@@ -24,7 +24,7 @@ from sqlalchemy import create_engine
 
 from streamrec import SSEEvent, Store, record, replay
 from streamrec.events import EventKind, StoredEvent, utcnow
-from streamrec.store._store import decode_payload, encode_payload
+from streamrec.store._rows import decode_payload, encode_payload
 
 from .chunks import text_stream
 from .conftest import PG_URL

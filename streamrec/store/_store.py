@@ -13,10 +13,10 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Text, func, insert, inspect, select, update
+from sqlalchemy import Engine, func, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
@@ -28,9 +28,21 @@ from ..errors import NotAStreamrecDatabase, StoreError, StoreUnavailable, Unknow
 from ..events import EventKind, StoredEvent, utcnow
 from ._engine import make_engine, resolve_url, sqlite_path
 from ._filters import Filters
+from ._rows import (
+    aware,
+    decode_payload,
+    encode_payload,
+    event_row,
+    interrupted_payload,
+    read_events,
+    read_timeline,
+    same,
+    started_row,
+    stored_event,
+    stream_row,
+)
 from ._schema import events, streams
 from ._summary import fit_row, summary_row
-from ._threads import link
 
 if TYPE_CHECKING:
     from ..projection import StreamState
@@ -291,7 +303,7 @@ class Store:
         ``chunk_count``/``last_seq`` forward; ``summaries`` (full rows, from the
         projection) replace what the row holds.
         """
-        rows = [_event_row(e) for e in batch]
+        rows = [event_row(e) for e in batch]
         progress: dict[str, list[int]] = {}
         for e in batch:
             seen = progress.setdefault(e.stream_id, [0, -1])
@@ -300,7 +312,7 @@ class Store:
         starts = [e for e in batch if e.kind is EventKind.STARTED]
         with self._errors("append events"), self._appender().begin() as conn:
             for started in starts:
-                conn.execute(insert(streams), [_started_row(started, conn)])
+                conn.execute(insert(streams), [started_row(started, conn)])
             if rows:
                 conn.execute(insert(events), rows)
             for stream_id, (chunks, last) in progress.items():
@@ -407,7 +419,7 @@ class Store:
                             str(v)
                             for v in (
                                 r.stream_id,
-                                _aware(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
+                                aware(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
                                 if r.started_at
                                 else None,
                                 r.model,
@@ -427,9 +439,9 @@ class Store:
         """A stream's events in seq order; ``UnknownStream`` if it has none."""
         # the exact id first: replay and state reads pay one query, not a lookup and a query
         with self._errors("read events"), self.engine.connect() as conn:
-            found = _read_events(conn, stream_id)
+            found = read_events(conn, stream_id)
             if not found:  # a prefix, or no such stream
-                found = _read_events(conn, self.resolve(stream_id))
+                found = read_events(conn, self.resolve(stream_id))
         return found
 
     def timeline(self, stream_id: str) -> list[tuple[str, int, str | None, str]]:
@@ -440,9 +452,9 @@ class Store:
         (and parsing its ``recorded_at``) per row was most of a replay's cost.
         """
         with self._errors("read events"), self.engine.connect() as conn:
-            found = _read_timeline(conn, stream_id)
+            found = read_timeline(conn, stream_id)
             if not found:  # a prefix, or no such stream
-                found = _read_timeline(conn, self.resolve(stream_id))
+                found = read_timeline(conn, self.resolve(stream_id))
         return found
 
     def state(self, stream_id: str) -> StreamState:
@@ -454,7 +466,7 @@ class Store:
         stream_id = self.resolve(stream_id)
         with self._errors("read a stream"), self.engine.connect() as conn:
             row = conn.execute(select(streams).where(streams.c.stream_id == stream_id)).one()
-        return _row(row)
+        return stream_row(row)
 
     def streams(
         self,
@@ -487,7 +499,7 @@ class Store:
         if limit:
             query = query.limit(limit)
         with self._errors("list streams"), self.engine.connect() as conn:
-            return [_row(r) for r in conn.execute(query).all()]
+            return [stream_row(r) for r in conn.execute(query).all()]
 
     def stats(
         self,
@@ -600,7 +612,7 @@ class Store:
             # a cost from a user's price file (`reprice --prices`) is not the events' to redo
             skip = _COST_COLUMNS if overridden(actual) else ()
             for key, value in expected.items():
-                if key not in skip and not _same(actual.get(key), value):
+                if key not in skip and not same(actual.get(key), value):
                     problems.append(
                         f"{stream_id}: streams.{key} is {actual.get(key)!r}, events say {value!r}"
                     )
@@ -647,7 +659,7 @@ class Store:
             row = conn.execute(
                 select(events).where(events.c.stream_id == stream_id, events.c.seq == seq)
             ).first()
-        return _stored(row) if row is not None else None
+        return stored_event(row) if row is not None else None
 
     def _close_interrupted(self, stored: Sequence[StoredEvent], reason: str) -> None:
         """Append ``stream.interrupted`` (and its read-model row) to a stream that will never end."""
@@ -658,7 +670,7 @@ class Store:
             kind=EventKind.INTERRUPTED,
             t_ns=last.t_ns,
             recorded_at=utcnow(),
-            payload=_interrupted(reason),
+            payload=interrupted_payload(reason),
         )
         self.append([event], [summary_row(projection.project([*stored, event]), event.seq)])
 
@@ -705,178 +717,10 @@ class Store:
             return grant_reader(self._write_engine())
 
 
-def _event_row(e: StoredEvent) -> dict[str, Any]:
-    payload, event, encoding = encode_payload(e.payload, e.event)
-    return {
-        "stream_id": e.stream_id,
-        "seq": e.seq,
-        "kind": e.kind.value,
-        "t_ns": e.t_ns,
-        "recorded_at": e.recorded_at,
-        "event": event,
-        "payload": payload,
-        "encoding": encoding,
-    }
-
-
-def _storable(text: str) -> bool:
-    if text.isascii():
-        return "\x00" not in text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # surrogate escapes of bytes that were not UTF-8
-        return False
-    return "\x00" not in text
-
-
-def encode_payload(payload: str, event: str | None) -> tuple[str, str | None, str | None]:
-    """(payload, event, encoding) as stored: verbatim, or JSON string literals (``'json'``)
-    when either holds text a TEXT column cannot keep on both engines."""
-    if _storable(payload) and (event is None or _storable(event)):
-        return payload, event, None
-    return json.dumps(payload), None if event is None else json.dumps(event), "json"
-
-
-def decode_payload(payload: str, event: str | None, encoding: str | None) -> tuple[str, str | None]:
-    """The text ``encode_payload`` was given."""
-    if encoding is None:
-        return payload, event
-    if encoding != "json":
-        raise StoreError(f"payload encoding {encoding!r} is unknown to this streamrec")
-    return json.loads(payload), None if event is None else json.loads(event)
-
-
-def _started_row(started: StoredEvent, conn: Any) -> dict[str, Any]:
-    try:
-        payload: Any = started.model()
-    except ValueError:  # not the request we wrote; the log keeps it, the row stays bare
-        payload = None
-    request = getattr(payload, "request", None)
-    links = link(conn, started.stream_id, request if isinstance(request, dict) else {})
-    return fit_row(
-        {
-            **links,
-            "stream_id": started.stream_id,
-            "name": getattr(payload, "name", None),
-            "tags": json.dumps(getattr(payload, "tags", [])),
-            "provider": getattr(payload, "provider", None),
-            "api": getattr(payload, "api", None),
-            "requested_model": getattr(payload, "model", None),
-            "model": getattr(payload, "model", None),
-            "status": "recording",
-            "started_at": started.recorded_at,
-            "chunk_count": 0,
-            "malformed_chunks": 0,
-            "usage_reported": False,
-            "tool_call_count": 0,
-            "fingerprint": getattr(payload, "fingerprint", None),
-            "last_seq": -1,
-            "meta": json.dumps(dict(getattr(payload, "metadata", None) or {}), sort_keys=True),
-        }
-    )
-
-
-def _interrupted(reason: str) -> str:
-    from ..events import StreamInterrupted
-
-    return StreamInterrupted(reason=reason).model_dump_json()
-
-
-_KINDS = {k.value: k for k in EventKind}
 _COST_COLUMNS = ("cost_nanousd", "cost_reason", "prices_version", "cache_savings_nanousd")
 _BACK = re.compile(r"^(?:latest|-([1-9]\d*))$")
 # a stream whose last event is one of these has not ended (tool results follow an end)
 _OPEN_KINDS = frozenset({EventKind.STARTED, EventKind.CHUNK})
-
-
-_SQLITE_EVENTS = (
-    "SELECT position, stream_id, seq, kind, t_ns, recorded_at, event, payload, encoding"
-    " FROM events WHERE stream_id = ? ORDER BY seq"
-)
-_SQLITE_TIMELINE = (
-    "SELECT kind, t_ns, event, payload, encoding FROM events WHERE stream_id = ? ORDER BY seq"
-)
-
-
-def _sqlite_rows(conn: Any, sql: str, stream_id: str) -> list[Any]:
-    """The driver's own cursor: rows as plain tuples made in C. SQLAlchemy's per-row
-    result processing (its string-to-datetime parse above all) doubled a replay's cost."""
-    cursor = conn.connection.cursor()
-    try:
-        rows: list[Any] = cursor.execute(sql, (stream_id,)).fetchall()
-    finally:
-        cursor.close()
-    return rows
-
-
-def _fast(conn: Any) -> bool:
-    # the driver paths know the columns' storage as of revision 0002 (TEXT, plus `encoding`)
-    return conn.dialect.name == "sqlite" and isinstance(events.c.payload.type, Text)
-
-
-def _read_events(conn: Any, stream_id: str) -> list[StoredEvent]:
-    """A stream's rows in seq order."""
-    if not _fast(conn):
-        rows = conn.execute(
-            select(events).where(events.c.stream_id == stream_id).order_by(events.c.seq)
-        ).all()
-        return [_stored(row) for row in rows]
-    kinds, utc, parse = _KINDS, timezone.utc, datetime.fromisoformat
-    out = []
-    for pos, sid, seq, kind, t_ns, at, name, payload, encoding in _sqlite_rows(
-        conn, _SQLITE_EVENTS, stream_id
-    ):
-        if encoding is not None:
-            payload, name = decode_payload(payload, name, encoding)
-        when = parse(at)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=utc)
-        out.append(StoredEvent(sid, seq, kinds[kind], t_ns, when, payload, name, pos))
-    return out
-
-
-def _read_timeline(conn: Any, stream_id: str) -> list[tuple[str, int, str | None, str]]:
-    if _fast(conn):
-        rows = _sqlite_rows(conn, _SQLITE_TIMELINE, stream_id)
-    else:
-        c = events.c
-        query = select(c.kind, c.t_ns, c.event, c.payload, c.encoding)
-        rows = conn.execute(query.where(c.stream_id == stream_id).order_by(c.seq)).all()
-    out: list[tuple[str, int, str | None, str]] = []
-    for kind, t_ns, name, payload, encoding in rows:
-        if encoding is not None:  # stored as JSON literals (see _schema)
-            payload, name = decode_payload(payload, name, encoding)
-        out.append((kind, t_ns, name, payload))
-    return out
-
-
-def _stored(row: Any) -> StoredEvent:
-    # positional unpacking: replay reads every row through here, and it is the hot path
-    position, stream_id, seq, kind, t_ns, recorded_at, event, payload, encoding = row
-    if recorded_at.tzinfo is None:
-        recorded_at = recorded_at.replace(tzinfo=timezone.utc)
-    if encoding is not None:
-        payload, event = decode_payload(payload, event, encoding)
-    return StoredEvent(stream_id, seq, _KINDS[kind], t_ns, recorded_at, payload, event, position)
-
-
-def _row(row: Any) -> dict[str, Any]:
-    out = dict(row._mapping)
-    for key in ("started_at", "ended_at"):
-        if out.get(key) is not None:
-            out[key] = _aware(out[key])
-    return out
-
-
-def _aware(when: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything we store is UTC
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, datetime) and isinstance(b, datetime):
-        return _aware(a) == _aware(b)
-    return bool(a == b)
 
 
 def _transient(exc: BaseException, reason: str) -> bool:

@@ -49,7 +49,7 @@ def follow(
     events appended from now on, until ``stop()`` is true or ``idle_timeout_s``
     passes with nothing new.
     """
-    from ._store import _stored
+    from ._rows import stored_event
 
     if stream_id is not None:
         stream_id = store.resolve(stream_id)
@@ -71,7 +71,7 @@ def follow(
                 rows = conn.execute(query).all()
             fresh = False
             for row in rows:
-                event = _stored(row)
+                event = stored_event(row)
                 if event.seq <= seen.get(event.stream_id, -1):
                     continue
                 if event.seq != seen.get(event.stream_id, event.seq - 1) + 1 and (

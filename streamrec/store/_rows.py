@@ -1,0 +1,204 @@
+"""How events and read-model rows look in the database, and back: one place for the encoding.
+
+Payload text that a TEXT column cannot hold on both engines is stored as a JSON
+string literal (see ``_schema``); the SQLite read paths use the driver's cursor
+directly, because SQLAlchemy's per-row processing doubled a replay's cost.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Text, select
+
+from ..errors import StoreError
+from ..events import EventKind, StoredEvent
+from ._schema import events
+from ._summary import fit_row
+from ._threads import link
+
+__all__ = [
+    "aware",
+    "decode_payload",
+    "encode_payload",
+    "event_row",
+    "interrupted_payload",
+    "read_events",
+    "read_timeline",
+    "same",
+    "started_row",
+    "stored_event",
+    "stream_row",
+]
+
+
+def event_row(e: StoredEvent) -> dict[str, Any]:
+    payload, event, encoding = encode_payload(e.payload, e.event)
+    return {
+        "stream_id": e.stream_id,
+        "seq": e.seq,
+        "kind": e.kind.value,
+        "t_ns": e.t_ns,
+        "recorded_at": e.recorded_at,
+        "event": event,
+        "payload": payload,
+        "encoding": encoding,
+    }
+
+
+def _storable(text: str) -> bool:
+    if text.isascii():
+        return "\x00" not in text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes of bytes that were not UTF-8
+        return False
+    return "\x00" not in text
+
+
+def encode_payload(payload: str, event: str | None) -> tuple[str, str | None, str | None]:
+    """(payload, event, encoding) as stored: verbatim, or JSON string literals (``'json'``)
+    when either holds text a TEXT column cannot keep on both engines."""
+    if _storable(payload) and (event is None or _storable(event)):
+        return payload, event, None
+    return json.dumps(payload), None if event is None else json.dumps(event), "json"
+
+
+def decode_payload(payload: str, event: str | None, encoding: str | None) -> tuple[str, str | None]:
+    """The text ``encode_payload`` was given."""
+    if encoding is None:
+        return payload, event
+    if encoding != "json":
+        raise StoreError(f"payload encoding {encoding!r} is unknown to this streamrec")
+    return json.loads(payload), None if event is None else json.loads(event)
+
+
+def started_row(started: StoredEvent, conn: Any) -> dict[str, Any]:
+    try:
+        payload: Any = started.model()
+    except ValueError:  # not the request we wrote; the log keeps it, the row stays bare
+        payload = None
+    request = getattr(payload, "request", None)
+    links = link(conn, started.stream_id, request if isinstance(request, dict) else {})
+    return fit_row(
+        {
+            **links,
+            "stream_id": started.stream_id,
+            "name": getattr(payload, "name", None),
+            "tags": json.dumps(getattr(payload, "tags", [])),
+            "provider": getattr(payload, "provider", None),
+            "api": getattr(payload, "api", None),
+            "requested_model": getattr(payload, "model", None),
+            "model": getattr(payload, "model", None),
+            "status": "recording",
+            "started_at": started.recorded_at,
+            "chunk_count": 0,
+            "malformed_chunks": 0,
+            "usage_reported": False,
+            "tool_call_count": 0,
+            "fingerprint": getattr(payload, "fingerprint", None),
+            "last_seq": -1,
+            "meta": json.dumps(dict(getattr(payload, "metadata", None) or {}), sort_keys=True),
+        }
+    )
+
+
+def interrupted_payload(reason: str) -> str:
+    from ..events import StreamInterrupted
+
+    return StreamInterrupted(reason=reason).model_dump_json()
+
+
+_KINDS = {k.value: k for k in EventKind}
+
+
+_SQLITE_EVENTS = (
+    "SELECT position, stream_id, seq, kind, t_ns, recorded_at, event, payload, encoding"
+    " FROM events WHERE stream_id = ? ORDER BY seq"
+)
+_SQLITE_TIMELINE = (
+    "SELECT kind, t_ns, event, payload, encoding FROM events WHERE stream_id = ? ORDER BY seq"
+)
+
+
+def _sqlite_rows(conn: Any, sql: str, stream_id: str) -> list[Any]:
+    """The driver's own cursor: rows as plain tuples made in C. SQLAlchemy's per-row
+    result processing (its string-to-datetime parse above all) doubled a replay's cost."""
+    cursor = conn.connection.cursor()
+    try:
+        rows: list[Any] = cursor.execute(sql, (stream_id,)).fetchall()
+    finally:
+        cursor.close()
+    return rows
+
+
+def _fast(conn: Any) -> bool:
+    # the driver paths know the columns' storage as of revision 0002 (TEXT, plus `encoding`)
+    return conn.dialect.name == "sqlite" and isinstance(events.c.payload.type, Text)
+
+
+def read_events(conn: Any, stream_id: str) -> list[StoredEvent]:
+    """A stream's rows in seq order."""
+    if not _fast(conn):
+        rows = conn.execute(
+            select(events).where(events.c.stream_id == stream_id).order_by(events.c.seq)
+        ).all()
+        return [stored_event(row) for row in rows]
+    kinds, utc, parse = _KINDS, timezone.utc, datetime.fromisoformat
+    out = []
+    for pos, sid, seq, kind, t_ns, at, name, payload, encoding in _sqlite_rows(
+        conn, _SQLITE_EVENTS, stream_id
+    ):
+        if encoding is not None:
+            payload, name = decode_payload(payload, name, encoding)
+        when = parse(at)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=utc)
+        out.append(StoredEvent(sid, seq, kinds[kind], t_ns, when, payload, name, pos))
+    return out
+
+
+def read_timeline(conn: Any, stream_id: str) -> list[tuple[str, int, str | None, str]]:
+    if _fast(conn):
+        rows = _sqlite_rows(conn, _SQLITE_TIMELINE, stream_id)
+    else:
+        c = events.c
+        query = select(c.kind, c.t_ns, c.event, c.payload, c.encoding)
+        rows = conn.execute(query.where(c.stream_id == stream_id).order_by(c.seq)).all()
+    out: list[tuple[str, int, str | None, str]] = []
+    for kind, t_ns, name, payload, encoding in rows:
+        if encoding is not None:  # stored as JSON literals (see _schema)
+            payload, name = decode_payload(payload, name, encoding)
+        out.append((kind, t_ns, name, payload))
+    return out
+
+
+def stored_event(row: Any) -> StoredEvent:
+    # positional unpacking: replay reads every row through here, and it is the hot path
+    position, stream_id, seq, kind, t_ns, recorded_at, event, payload, encoding = row
+    if recorded_at.tzinfo is None:
+        recorded_at = recorded_at.replace(tzinfo=timezone.utc)
+    if encoding is not None:
+        payload, event = decode_payload(payload, event, encoding)
+    return StoredEvent(stream_id, seq, _KINDS[kind], t_ns, recorded_at, payload, event, position)
+
+
+def stream_row(row: Any) -> dict[str, Any]:
+    out = dict(row._mapping)
+    for key in ("started_at", "ended_at"):
+        if out.get(key) is not None:
+            out[key] = aware(out[key])
+    return out
+
+
+def aware(when: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything we store is UTC
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        return aware(a) == aware(b)
+    return bool(a == b)
