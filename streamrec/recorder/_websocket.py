@@ -380,55 +380,10 @@ async def relay_websocket(
     )
     who = (attribution or Attribution()).with_headers(found)
     forwarded = [(k, v) for k, v in kept if k.lower() not in _HANDSHAKE]
-    try:
-        upstream = await connect(
-            url,
-            additional_headers=forwarded,
-            subprotocols=scope.get("subprotocols") or None,
-            user_agent_header=None,  # the client's own passes through
-            proxy=None,  # never $HTTPS_PROXY: the proxy connects only to its upstreams
-            max_size=None,
-            open_timeout=_CONNECT_TIMEOUT,
-        )
-    except InvalidStatus as exc:
-        answer = exc.response
-        head = [
-            (k.lower().encode("latin-1"), v.encode("latin-1"))
-            for k, v in answer.headers.raw_items()
-            if k.lower() not in _ANSWER_OWN
-        ]
-        refusal = answer.body or b""
-        endpoint = websocket_endpoint_for(path)
-        if endpoint is not None and endpoint.api == "openai.realtime":
-            # a session refused at the upgrade is a recorded failure, as an HTTP 4xx is
-            # (a Responses connection has sent no request yet: nothing to record)
-            log_ = ConnectionLog(
-                endpoint,
-                path=path,
-                query=query,
-                store=store,
-                name=who.name,
-                tags=who.tags,
-                metadata=who.metadata,
-                on_finish=on_finish,
-                on_open=on_open,
-                redact=redact,
-                durability=durability,
-            )
-            log_.refused(answer.status_code, refusal)
-        await _deny(send, answer.status_code, head, refusal)
-        return
-    except Exception as exc:  # refused, unreachable, timed out, not a WebSocket server
-        text = (
-            f"streamrec proxy: could not open a WebSocket to the {provider} upstream {url}: {exc!r}"
-        )
-        log.warning("%s", text)
-        body = json.dumps({"error": {"type": "upstream_unreachable", "message": text}})
-        await _deny(send, 502, [(b"content-type", b"application/json")], body.encode())
-        return
-    endpoint = websocket_endpoint_for(path)
-    connection = (
-        ConnectionLog(
+
+    def connection_log(endpoint: Endpoint) -> ConnectionLog:
+        # the recorder of this connection's streams, refused at the upgrade or relayed
+        return ConnectionLog(
             endpoint,
             path=path,
             query=query,
@@ -441,14 +396,41 @@ async def relay_websocket(
             redact=redact,
             durability=durability,
         )
-        if endpoint is not None
-        else None
+
+    try:
+        upstream = await connect(
+            url,
+            additional_headers=forwarded,
+            subprotocols=scope.get("subprotocols") or None,
+            user_agent_header=None,  # the client's own passes through
+            proxy=None,  # never $HTTPS_PROXY: the proxy connects only to its upstreams
+            max_size=None,
+            open_timeout=_CONNECT_TIMEOUT,
+        )
+    except InvalidStatus as exc:
+        answer = exc.response
+        head = _answer_headers(answer.headers.raw_items())
+        refusal = answer.body or b""
+        endpoint = websocket_endpoint_for(path)
+        if endpoint is not None and endpoint.api == "openai.realtime":
+            # a session refused at the upgrade is a recorded failure, as an HTTP 4xx is
+            # (a Responses connection has sent no request yet: nothing to record)
+            connection_log(endpoint).refused(answer.status_code, refusal)
+        await _deny(send, answer.status_code, head, refusal)
+        return
+    except Exception as exc:  # refused, unreachable, timed out, not a WebSocket server
+        text = (
+            f"streamrec proxy: could not open a WebSocket to the {provider} upstream {url}: {exc!r}"
+        )
+        log.warning("%s", text)
+        body = json.dumps({"error": {"type": "upstream_unreachable", "message": text}})
+        await _deny(send, 502, [(b"content-type", b"application/json")], body.encode())
+        return
+    endpoint = websocket_endpoint_for(path)
+    connection = connection_log(endpoint) if endpoint is not None else None
+    answer_headers = _answer_headers(
+        upstream.response.headers.raw_items() if upstream.response else ()
     )
-    answer_headers = [
-        (k.lower().encode("latin-1"), v.encode("latin-1"))
-        for k, v in (upstream.response.headers.raw_items() if upstream.response else ())
-        if k.lower() not in _ANSWER_OWN
-    ]
     await send(
         {"type": "websocket.accept", "subprotocol": upstream.subprotocol, "headers": answer_headers}
     )
@@ -516,6 +498,15 @@ async def _pump(upstream: Any, receive: Any, send: Any, connection: ConnectionLo
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await upstream.close()
+
+
+def _answer_headers(items: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """The upstream's handshake answer as ASGI headers, less those this hop sets itself."""
+    return [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in items
+        if k.lower() not in _ANSWER_OWN
+    ]
 
 
 async def _deny(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
