@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ._common import db_option, open_store, print_json, table
+from ._common import db_option, json_option, open_store, print_json, table
 
 if TYPE_CHECKING:
     from ..recorder import Finding
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 @click.command()
 @db_option
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@json_option("Print the findings as JSON.")
 @click.option(
     "--scrub",
     is_flag=True,

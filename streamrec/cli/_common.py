@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from ..errors import StreamrecError
     from ..store import Store
 
 
@@ -169,20 +170,55 @@ def wait_until_interrupted() -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def serving_options(f: Any) -> Any:
-    """--allow-remote and --allow-host, for the commands that run a server."""
-    f = click.option(
-        "--allow-host",
-        "allowed_hosts",
-        multiple=True,
-        metavar="HOST:PORT",
-        help="Also answer requests whose Host header is this (repeatable; '*': any).",
-    )(f)
-    return click.option(
-        "--allow-remote",
-        is_flag=True,
-        help="Allow listening beyond loopback (anyone who reaches the port can use the server).",
-    )(f)
+def json_option(text: str) -> Callable[[Any], Any]:
+    """--json (``as_json``): the command prints JSON instead of text; ``text`` says what."""
+    return click.option("--json", "as_json", is_flag=True, help=text)
+
+
+def serving_options(*, port: int = 0, when: str = "") -> Callable[[Any], Any]:
+    """--host, --port, --allow-remote and --allow-host, for the commands that run a server.
+
+    ``port`` is the default port (0: a free one); ``when`` prefixes the help of
+    --host and --port where they apply only with another option ("With --serve: ").
+    """
+    where = f"{when}interface to listen on." if when else "Interface to listen on."
+    if port:
+        port_help = f"{when}port (0: a free one)." if when else "Port (0: a free one)."
+    else:
+        port_help = f"{when}port (default: a free one)." if when else "Port (default: a free one)."
+
+    def decorate(f: Any) -> Any:
+        f = click.option(
+            "--allow-host",
+            "allowed_hosts",
+            multiple=True,
+            metavar="HOST:PORT",
+            help="Also answer requests whose Host header is this (repeatable; '*': any).",
+        )(f)
+        f = click.option(
+            "--allow-remote",
+            is_flag=True,
+            help="Allow listening beyond loopback (anyone who reaches the port can use the server).",
+        )(f)
+        f = click.option(
+            "--port",
+            type=click.IntRange(0, 65535),
+            default=port,
+            show_default=bool(port),
+            help=port_help,
+        )(f)
+        return click.option("--host", default="127.0.0.1", show_default=True, help=where)(f)
+
+    return decorate
+
+
+@contextlib.contextmanager
+def listen_errors(host: str, port: int, error: type[StreamrecError]) -> Iterator[None]:
+    """A server that cannot bind (port taken, no such address) is ``error``: one line, exit 1."""
+    try:
+        yield
+    except OSError as exc:
+        raise error(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def warn_remote(host: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import db_option, open_store, print_json
+from ._common import db_option, json_option, open_store, print_json
 
 _SHOW = 70
 
@@ -16,7 +16,7 @@ _SHOW = 70
 @db_option
 @click.argument("a")
 @click.argument("b")
-@click.option("--json", "as_json", is_flag=True, help="The comparison as JSON.")
+@json_option("The comparison as JSON.")
 @click.pass_context
 def diff_cmd(ctx: click.Context, a: str, b: str, as_json: bool) -> None:
     """Compare two recordings: the answer (content, tool calls, finish reasons, model,

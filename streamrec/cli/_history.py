@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ._common import db_option, open_store, print_json, table
+from ._common import db_option, json_option, open_store, print_json, table
 from ._filters import filter_options, filters_from
 
 _BY_HELP = (
@@ -35,7 +35,7 @@ def _num(value: Any) -> str:
 @db_option
 @click.option("--by", default="model", show_default=True, metavar="DIM[,DIM…]", help=_BY_HELP)
 @filter_options
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (every figure).")
+@json_option("Print a JSON array (every figure).")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row (every figure).")
 @click.pass_context
 def stats_cmd(ctx: click.Context, /, by: str, as_json: bool, as_csv: bool, **options: Any) -> None:
@@ -116,7 +116,7 @@ def stats_cmd(ctx: click.Context, /, by: str, as_json: bool, as_csv: bool, **opt
     help="A JSON price file for private, fine-tuned or self-hosted models (per million tokens; "
     "see the README); other streams are priced by genai-prices.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@json_option("Print the changes as JSON.")
 @click.pass_context
 def reprice(
     ctx: click.Context, /, dry_run: bool, prices: str | None, as_json: bool, **options: Any
@@ -156,7 +156,7 @@ def reprice(
 @click.command()
 @db_option
 @click.argument("query")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of row objects.")
+@json_option("Print a JSON array of row objects.")
 @click.option("--limit", type=click.IntRange(min=1), help="Return at most N rows.")
 @click.pass_context
 def sql(ctx: click.Context, query: str, as_json: bool, limit: int | None) -> None:

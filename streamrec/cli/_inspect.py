@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._common import cost_text, db_option, open_store, print_json, row_json, table
+from ._common import cost_text, db_option, json_option, open_store, print_json, row_json, table
 from ._filters import filter_options, filters_from
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     help="Show at most N streams (says so on stderr when there were more).",
 )
 @filter_options
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@json_option("Print a JSON array.")
 @click.option(
     "--watch",
     is_flag=True,
@@ -153,12 +153,7 @@ def state_json(store: Store, stream_id: str) -> dict[str, Any]:
 @click.command(context_settings={"ignore_unknown_options": True})
 @db_option
 @click.argument("stream_id")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the state as JSON (BaseStream attribute names as keys).",
-)
+@json_option("Print the state as JSON (BaseStream attribute names as keys).")
 @click.option(
     "--events",
     type=click.Choice(["short", "all", "none"]),

@@ -8,7 +8,7 @@ import click
 
 from ..errors import StoreError
 from ..store import READER_ROLE, Store, export_lines, import_lines
-from ._common import db_option, open_store, print_json
+from ._common import db_option, json_option, open_store, print_json
 from ._common import progress as progress_bar
 from ._filters import filter_options, filters_from, parse_meta
 
@@ -92,7 +92,7 @@ def export(
 @click.command("import")
 @db_option
 @click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
-@click.option("--json", "as_json", is_flag=True, help="Print what was imported as JSON.")
+@json_option("Print what was imported as JSON.")
 @click.pass_context
 def import_cmd(ctx: click.Context, source: Any, as_json: bool) -> None:
     """Import streams from a JSONL export (streams already present are skipped)."""
@@ -106,7 +106,7 @@ def import_cmd(ctx: click.Context, source: Any, as_json: bool) -> None:
 @click.command()
 @db_option
 @click.argument("stream_ids", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="Print the count as JSON.")
+@json_option("Print the count as JSON.")
 @click.pass_context
 def rebuild(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> None:
     """Recompute the `streams` read model from the event log alone."""
@@ -123,7 +123,7 @@ def rebuild(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> N
 @click.command()
 @db_option
 @click.argument("stream_ids", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+@json_option("Print the problems as JSON.")
 @click.pass_context
 def verify(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> None:
     """Check the log (gapless seq, a start per stream) and that the read model matches it. Exit 1 on problems."""
@@ -150,7 +150,7 @@ def verify(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> No
     show_default=True,
     help="Seconds without a new event after which a stream recorded on another host is taken as dead.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the recovered ids as JSON.")
+@json_option("Print the recovered ids as JSON.")
 @click.pass_context
 def recover(ctx: click.Context, older_than: float, as_json: bool) -> None:
     """Mark streams whose recorder died as interrupted (what was committed stays replayable)."""
@@ -189,7 +189,7 @@ def upgrade(ctx: click.Context) -> None:
 
 @db.command()
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option("Print as JSON.")
 @click.pass_context
 def current(ctx: click.Context, as_json: bool) -> None:
     """Print the schema revision of the database and the newest one streamrec knows."""

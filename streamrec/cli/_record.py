@@ -8,6 +8,7 @@ import click
 
 from ._common import (
     db_option,
+    listen_errors,
     open_store,
     serving_options,
     stream_summary,
@@ -141,11 +142,7 @@ def record(
 
 @click.command("proxy")
 @db_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=0, help="Port (default: a free one)."
-)
-@serving_options
+@serving_options()
 @_recording_options
 @click.pass_context
 def proxy_cmd(
@@ -183,12 +180,10 @@ def proxy_cmd(
         on_finish=finished,
         durability=durability,
     )
-    try:
+    with listen_errors(host, port, RecorderError):
         server = ProxyServer(
             proxy, host=host, port=port, allow_remote=allow_remote, allowed_hosts=allowed_hosts
         )
-    except OSError as exc:
-        raise RecorderError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     with server:
         click.echo(f"streamrec proxy on {server.url}, recording into {store.display_url}")
         warn_remote(host)

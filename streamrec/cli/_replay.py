@@ -10,7 +10,14 @@ from typing import Any
 import click
 
 from ..providers import frame_sse
-from ._common import db_option, open_store, serving_options, wait_until_interrupted, warn_remote
+from ._common import (
+    db_option,
+    listen_errors,
+    open_store,
+    serving_options,
+    wait_until_interrupted,
+    warn_remote,
+)
 
 
 @click.command("replay", context_settings={"allow_interspersed_args": True})
@@ -92,11 +99,7 @@ from ._common import db_option, open_store, serving_options, wait_until_interrup
     show_default=True,
     help="With --status: how many requests get the error.",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: interface.")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=0, help="With --serve: port (default: free)."
-)
-@serving_options
+@serving_options(when="With --serve: ")
 @click.pass_context
 def replay_cmd(
     ctx: click.Context,
@@ -199,7 +202,7 @@ def _serve(
 
     store = open_store(ctx)
     matcher = Matcher(store, options=options)
-    try:
+    with listen_errors(host, port, ReplayError):
         server = BackgroundServer(
             replay_app(store, speed=speed, matcher=matcher, faults=faults),
             host=host,
@@ -207,8 +210,6 @@ def _serve(
             allow_remote=allow_remote,
             allowed_hosts=allowed_hosts,
         )
-    except OSError as exc:
-        raise ReplayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     with server:
         warn_remote(host)
         env = client_env(server.url)

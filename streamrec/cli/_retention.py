@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._common import cost_text, db_option, is_jsonl, open_store, print_json, table
+from ._common import cost_text, db_option, is_jsonl, json_option, open_store, print_json, table
 from ._filters import TimeParam, filter_options, filters_from
 
 
@@ -44,7 +44,7 @@ def _report(rows: list[dict[str, Any]], verb: str, as_json: bool, dry_run: bool 
 @click.command("rm")
 @db_option
 @click.argument("stream_ids", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
+@json_option("Print what was removed as JSON.")
 @click.pass_context
 def rm(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> None:
     """Delete recordings (ids or unique prefixes): their events and read-model rows together."""
@@ -65,7 +65,7 @@ def rm(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> None:
 @filter_options
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 @click.option("--vacuum", is_flag=True, help="Afterwards give the freed space back to the disk.")
-@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
+@json_option("Print what was removed as JSON.")
 @click.pass_context
 def prune(
     ctx: click.Context,

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import click
 
-from ._common import db_option, serving_options, wait_until_interrupted, warn_remote
+from ._common import db_option, listen_errors, serving_options, wait_until_interrupted, warn_remote
 
 
 @click.command("ui")
 @db_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any)."
-)
+@serving_options(port=8765)
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a web browser.")
-@serving_options
 @click.pass_context
 def ui(
     ctx: click.Context,
@@ -38,8 +34,8 @@ def ui(
     # read only: never create a database, and never write (not even recover's marks)
     store = Store(ctx.find_root().obj.get("db"), create=False, recover=False)
     ctx.call_on_close(store.close)
-    try:
-        # the same bind rules and Host guard (DNS rebinding) as the proxy and replay server
+    # the same bind rules and Host guard (DNS rebinding) as the proxy and replay server
+    with listen_errors(host, port, StreamrecError):
         server = BackgroundServer(
             ui_app(store),
             host=host,
@@ -47,8 +43,6 @@ def ui(
             allow_remote=allow_remote,
             allowed_hosts=allowed_hosts,
         )
-    except OSError as exc:
-        raise StreamrecError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     warn_remote(host)
     with server:
         click.echo(f"streamrec ui: {server.url}/  (reading {store.display_url}; Ctrl-C stops)")
