@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from streamrec import Store
+from streamrec.store import READER_ROLE
 
 # Property tests are reproducible in CI: a fixed seed (derandomize), no example
 # database carried between runs, no deadline a loaded machine could miss. Locally
@@ -36,11 +40,17 @@ def sqlite_url(tmp_path: os.PathLike[str]) -> str:
     return f"sqlite:///{os.path.join(tmp_path, 'streamrec.db')}"
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty schema on the local PostgreSQL; dropped afterwards."""
-    schema = f"streamrec_t_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def pg_schema(prefix: str = "streamrec_t_") -> Iterator[str]:
+    """A fresh, empty schema on the local PostgreSQL (its URL), dropped afterwards.
+
+    Dropping it drops every grant made in it; the cluster-wide role ``streamrec
+    sql`` runs as (created by ``Store.grant_reader`` / ``streamrec db upgrade``)
+    goes too once nothing else uses it, unless it was there before this session.
+    """
+    schema = f"{prefix}{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL)
+    reader_role_was_there()  # asked before any test of this session can create it
     with admin.begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     try:
@@ -48,7 +58,52 @@ def pg_url() -> Iterator[str]:
     finally:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        _drop_reader_role(admin)
         admin.dispose()
+
+
+@functools.cache
+def reader_role_was_there() -> bool:
+    """Whether the reader role existed before this session's first schema (then it is not ours)."""
+    admin = create_engine(PG_URL)
+    try:
+        with admin.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": READER_ROLE}
+            ).scalar()
+    finally:
+        admin.dispose()
+    return found is not None
+
+
+def _drop_reader_role(admin: Engine) -> None:
+    """Drop the reader role unless a grant still needs it (another test's, or another run's)."""
+    if reader_role_was_there():
+        return
+    with admin.begin() as conn:
+        # the lock grant_reader takes: a grant either comes first (and keeps the role)
+        # or after (and creates it again)
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:r))"), {"r": READER_ROLE})
+        try:
+            with conn.begin_nested():
+                conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{READER_ROLE}"')
+        except DBAPIError as exc:
+            # 2BP01: privileges in a schema still in use depend on it; it stays
+            if getattr(exc.orig, "sqlstate", None) != "2BP01":
+                raise
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty schema on the local PostgreSQL; dropped afterwards."""
+    with pg_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """A fresh database on each backend in turn: a SQLite file, a PostgreSQL schema."""
+    return sqlite_url if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
@@ -65,6 +120,7 @@ def _isolated_default_store(tmp_path: os.PathLike[str], monkeypatch: pytest.Monk
     monkeypatch.setenv("STREAMREC_DB", f"sqlite:///{os.path.join(tmp_path, 'default.db')}")
 
 
+from tests.history_data import populate  # noqa: E402
 from tests.oracle import oracle, oracle_store  # noqa: E402,F401  (fixtures)
 from tests.upstream import upstream, upstream_session  # noqa: E402,F401  (fixtures)
 from tests.ws_upstream import ws_upstream, ws_upstream_session  # noqa: E402,F401  (fixtures)
@@ -72,10 +128,18 @@ from tests.ws_upstream import ws_upstream, ws_upstream_session  # noqa: E402,F40
 pytest_plugins = ["pytester"]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_store(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Store]:
+@pytest.fixture
+def any_store(url: str) -> Iterator[Store]:
     """A fresh store on each backend in turn (for end-to-end paths that must not care)."""
-    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
     s = Store(url)
     yield s
     s.close()
+
+
+@pytest.fixture
+def history(url: str) -> Iterator[Store]:
+    """tests/history_data.py's known history in a fresh store, on each backend in turn."""
+    store = Store(url)
+    populate(store)
+    yield store
+    store.close()

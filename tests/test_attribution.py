@@ -26,11 +26,6 @@ from .history_data import write_stream
 UTC = timezone.utc
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
-    return sqlite_url if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
-
-
 def _chat(client: openai.OpenAI, text: str = "hi", **kwargs: object) -> str:
     stream = client.chat.completions.create(
         model="gpt-4o-mini",

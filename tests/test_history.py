@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -23,23 +22,8 @@ from streamrec.cli import main
 from streamrec.errors import FilterError
 from streamrec.store import STAT_FIELDS, Filters, parse_time, stats
 
-from .history_data import populate
-
 UTC = timezone.utc
 MINI, BIG = "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
-    return sqlite_url if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
-
-
-@pytest.fixture
-def history(url: str) -> Iterator[Store]:
-    store = Store(url)
-    populate(store)
-    yield store
-    store.close()
 
 
 def run(*args: str) -> Result:

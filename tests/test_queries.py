@@ -33,25 +33,15 @@ def history(
         yield store, ids
         store.close()
         return
-    import uuid
+    from .conftest import pg_schema
 
-    from sqlalchemy import create_engine
-
-    from .conftest import PG_URL
-
-    schema = f"streamrec_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    store = Store(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    store.grant_reader()
-    try:
-        yield store, populate(store)
-    finally:
-        store.close()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with pg_schema() as url:
+        store = Store(url)
+        store.grant_reader()
+        try:
+            yield store, populate(store)
+        finally:
+            store.close()
 
 
 def _plain(value: Any) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,22 +19,9 @@ from streamrec.store import Filters
 from streamrec.store._schema import events, streams
 
 from .chunks import REQUEST, chunk, text_stream, tool_delta
-from .history_data import populate, write_stream
+from .history_data import write_stream
 
 UTC = timezone.utc
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
-    return sqlite_url if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
-
-
-@pytest.fixture
-def history(url: str) -> Iterator[Store]:
-    store = Store(url)
-    populate(store)
-    yield store
-    store.close()
 
 
 def run(*args: str) -> Result:

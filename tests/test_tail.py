@@ -44,11 +44,6 @@ store.close()
 """
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
-    return sqlite_url if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
-
-
 @pytest.fixture
 def recorder(url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
     Store(url).close()  # the schema exists before either side opens it

@@ -20,14 +20,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine
 
 from streamrec import SSEEvent, Store, record, replay
 from streamrec.events import EventKind, StoredEvent, utcnow
 from streamrec.store._rows import decode_payload, encode_payload
 
 from .chunks import text_stream
-from .conftest import PG_URL
+from .conftest import pg_schema
 
 FUZZED = {"payloads": 0, "crashes": 0}
 
@@ -91,18 +90,12 @@ def fuzz_store(
         yield store
         store.close()
         return
-    schema = f"streamrec_fuzz_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    store = Store(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    try:
-        yield store
-    finally:
-        store.close()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with pg_schema("streamrec_fuzz_") as url:
+        store = Store(url)
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 def _round_trip(store: Store, chunks: list[Any], api: str = "openai") -> str:
