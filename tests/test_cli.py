@@ -328,5 +328,7 @@ def test_the_cli_on_postgresql(pg_url: str) -> None:
         "ok": True,
         "problems": [],
     }
+    # `sql` runs as the role `db upgrade` creates (without it, it refuses and says so)
+    assert run("--db", pg_url, "db", "upgrade").exit_code == 0
     result = run("--db", pg_url, "sql", "DELETE FROM events")
     assert result.exit_code == 1 and "read-only" in result.stderr.lower()

@@ -23,7 +23,7 @@ from streamrec.errors import ReadOnlyQueryError, StoreError
 from streamrec.store import READER_ROLE
 
 from .chunks import text_stream
-from .conftest import PG_URL
+from .conftest import PG_URL, pg_schema, reader_role_was_there
 
 REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 
@@ -103,10 +103,9 @@ def _record(store: Store) -> str:
     return stream.stream_id
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine_store(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Store]:
+@pytest.fixture
+def engine_store(url: str) -> Iterator[Store]:
     """A store on each engine, with one recording and (PostgreSQL) the reader role granted."""
-    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
     store = Store(url)
     store.grant_reader()
     _record(store)
@@ -243,6 +242,38 @@ def test_without_the_role_postgres_refuses_and_says_what_to_run(pg_url: str) -> 
     message = _refused(store, "SELECT count(*) FROM events")
     assert "db upgrade" in message
     store.close()
+
+
+def _reader_role() -> tuple[bool, int]:
+    """Whether the reader role exists, and how many grants (in any database) depend on it."""
+    admin = create_engine(PG_URL)
+    try:
+        with admin.connect() as conn:
+            exists = conn.exec_driver_sql(
+                f"SELECT count(*) FROM pg_roles WHERE rolname = '{READER_ROLE}'"
+            ).scalar_one()
+            grants = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_shdepend d JOIN pg_roles r ON d.refobjid = r.oid "
+                f"WHERE r.rolname = '{READER_ROLE}'"
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    return exists == 1, grants
+
+
+@pytest.mark.postgres
+def test_the_suite_leaves_no_reader_role_behind() -> None:
+    # the role is cluster-wide and outlives the schema it was granted in: the
+    # tests' schemas take it with them once no grant needs it
+    with pg_schema() as url:
+        with Store(url) as store:
+            store.grant_reader()
+        exists, grants = _reader_role()
+        assert exists and grants >= 3  # usage on the schema, its tables, default privileges
+    exists, grants = _reader_role()
+    # it stays only where it was there before this session, or another test run
+    # on this cluster (a developer's, at the same time) still holds a grant
+    assert not exists or reader_role_was_there() or grants > 0
 
 
 @pytest.mark.postgres

@@ -174,7 +174,12 @@ def db() -> None:
 @db_option
 @click.pass_context
 def upgrade(ctx: click.Context) -> None:
-    """Create the schema or bring it to the newest revision."""
+    """Create the schema or bring it to the newest revision.
+
+    On PostgreSQL also create the login role `streamrec sql` runs as
+    (streamrec_reader: cluster-wide, no rights but SELECT) and let it read
+    this schema. No other command creates a role.
+    """
     store = Store(ctx.find_root().obj.get("db"), create=True, migrate=True)
     ctx.call_on_close(store.close)
     click.echo(f"{store.display_url} is at revision {store.revision()}")

@@ -164,7 +164,7 @@ def _postgres(store: Store, query: str, limit: int | None, timeout: float) -> Re
     try:
         try:
             raw = engine.raw_connection()
-        except (DBAPIError, SQLAlchemyError) as exc:
+        except (DBAPIError, SQLAlchemyError, psycopg.Error) as exc:  # the pool does not wrap
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             hint = (
                 f"give it a password (ALTER ROLE {READER_ROLE} PASSWORD …) and put it in ~/.pgpass"
