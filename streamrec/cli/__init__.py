@@ -95,9 +95,12 @@ def main(ctx: click.Context, db: str | None, debug: bool) -> None:
     Every chunk of a recorded stream is an event row in SQL (SQLite by default,
     PostgreSQL with --db postgresql://…); state, replay and stats come from that log.
     """
+    from ._common import printable_output
+
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
     ctx.obj["debug"] = debug
+    printable_output(ctx)  # recorded bytes that were not UTF-8 print, never raise
 
 
 def _commands(group: click.Group, prefix: str = "") -> Iterable[tuple[str, click.Command]]:

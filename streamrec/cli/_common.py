@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -73,6 +75,36 @@ def _json_default(value: Any) -> Any:
 def print_json(value: Any) -> None:
     """Pretty JSON on stdout; Decimals as numbers, datetimes as ISO 8601."""
     click.echo(json.dumps(value, indent=2, default=_json_default, ensure_ascii=False))
+
+
+def write_raw(data: str | bytes) -> None:
+    """Recorded text on stdout as the very bytes received.
+
+    Bytes that were not UTF-8 are held as surrogate escapes (``surrogateescape``)
+    and go out as themselves; the text stream, which would print them as
+    ``\\udcXX`` (see ``printable_output``), is flushed first to keep the order.
+    """
+    sys.stdout.flush()
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:  # a text-only stream (io.StringIO) holds the escapes as they are
+        sys.stdout.write(
+            data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
+        )
+        sys.stdout.flush()
+        return
+    out.write(data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape"))
+    out.flush()
+
+
+def printable_output(ctx: click.Context) -> None:
+    """Text output never fails on such bytes: they print as ``\\udcXX`` (in JSON, its escape).
+
+    For the invocation only: a strict stdout and stderr are set back when ``ctx`` closes.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+            ctx.call_on_close(functools.partial(stream.reconfigure, errors="strict"))
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:

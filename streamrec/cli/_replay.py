@@ -17,6 +17,7 @@ from ._common import (
     serving_options,
     wait_until_interrupted,
     warn_remote,
+    write_raw,
 )
 
 
@@ -175,13 +176,13 @@ def replay_cmd(
         return
     api = store.stream(stream_id)["api"]
     for sse in replay(stream_id, store=store, speed=speed, format="sse", raise_errors=False):
-        if fmt == "raw":
-            out.write(sse.data + "\n")
+        if fmt == "raw":  # the bytes received, also those that were not UTF-8
+            write_raw(sse.data + "\n")
         elif fmt == "jsonl":
             out.write(json.dumps({"event": sse.event, "data": sse.data}, ensure_ascii=False) + "\n")
-        else:  # framed as the provider frames it on the wire
-            out.write(frame_sse(api, sse.data, sse.event).decode())
-        out.flush()
+            out.flush()
+        else:  # framed as the provider frames it on the wire, byte for byte
+            write_raw(frame_sse(api, sse.data, sse.event))
 
 
 def _serve(

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import db_option, open_store
+from ._common import db_option, open_store, write_raw
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -79,7 +79,7 @@ def tail(
             if kind == "chunk":
                 if show == "raw":
                     name = f"[{event.event}] " if event.event else ""
-                    click.echo(f"{prefix}{name}{event.payload}")
+                    write_raw(f"{prefix}{name}{event.payload}\n")  # the bytes received
                 elif show == "tools":
                     for tool in completed:
                         click.echo(f"{prefix}{tool.name}({json.dumps(tool.args)}) id={tool.id}")
