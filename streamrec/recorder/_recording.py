@@ -16,7 +16,6 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ..errors import RecorderError, StoreError, StoreWarning
@@ -43,7 +42,7 @@ from ..projection import (
 from ..store import Store, as_store, summary_row
 from ._attribution import check_metadata
 from ._redact import Redact, redact_text, safe_headers, scrub
-from ._wire import DeferredChunk, is_sdk_type, sdk_part, to_wire
+from ._wire import ChunkRow, DeferredChunk, is_sdk_type, sdk_part, to_wire
 
 __all__ = ["DURABILITIES", "Durability", "Recording"]
 
@@ -111,6 +110,8 @@ class Recording:
         self.finished = False
         self._reported = False
         self._writer: Any = None
+        self._submit: Any = None  # the writer's ``submit``, looked up once
+        self._dump_with = (api, self._problem)  # how a deferred SDK chunk is dumped
         self._store: Store | None = None
         self._projector = Projector(self.stream_id)
         # events not yet folded: the fold (JSON decode, reducer, state writes) is most of a
@@ -167,6 +168,7 @@ class Recording:
                 "recordings are kept in memory and written when it is back",
             )
         self._writer = self._store.writer
+        self._submit = self._writer.submit
         self._writer.listen(self.stream_id, self._on_storage_failure)
 
     def _started_json(self, started: StreamStarted) -> str:
@@ -212,10 +214,9 @@ class Recording:
                             self.stream_id,
                             self._seq,
                             time.monotonic_ns() - self._t0,
-                            datetime.now(timezone.utc),
+                            time.time_ns(),
                             part,
-                            self.api,
-                            self._problem,
+                            self._dump_with,
                         )
                     )
                 return
@@ -345,12 +346,11 @@ class Recording:
     def _push(self, payload: str, name: str | None) -> None:
         """The live path of a chunk: its row, queued; the fold waits for a state read."""
         self._queue(
-            StoredEvent(
+            ChunkRow(
                 self.stream_id,
                 self._seq,
-                EventKind.CHUNK,
                 time.monotonic_ns() - self._t0,
-                datetime.now(timezone.utc),
+                time.time_ns(),
                 payload,
                 name,
             )
@@ -359,9 +359,9 @@ class Recording:
     def _queue(self, event: StoredEvent) -> None:
         self._seq += 1
         self._unfolded.append(event)
-        if self._writer is not None:
+        if self._submit is not None:
             try:
-                self._writer.submit(event)
+                self._submit(event)
             except Exception as exc:  # the live stream goes on whatever the store does
                 self._on_storage_failure(exc)
 

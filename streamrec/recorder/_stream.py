@@ -77,10 +77,13 @@ class RecordedStream(Generic[T]):
 
     def _sync(self, source: Iterator[T]) -> Iterator[T]:
         rec = self._recording
+        put = rec.chunk
+        durable = rec.durable if rec.durability == "chunk" else None  # group: nothing to wait for
         try:
             for chunk in source:
-                rec.chunk(chunk)
-                rec.durable()
+                put(chunk)
+                if durable is not None:
+                    durable()
                 yield chunk
         except GeneratorExit:
             rec.interrupt(_EARLY)
@@ -98,10 +101,13 @@ class RecordedStream(Generic[T]):
 
     async def _async(self, source: AsyncIterator[T]) -> AsyncIterator[T]:
         rec = self._recording
+        put = rec.chunk
+        durable = rec.adurable if rec.durability == "chunk" else None  # group: nothing to wait for
         try:
             async for chunk in source:
-                rec.chunk(chunk)
-                await rec.adurable()
+                put(chunk)
+                if durable is not None:
+                    await durable()
                 yield chunk
         except GeneratorExit:
             rec.interrupt(_EARLY)

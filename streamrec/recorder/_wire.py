@@ -12,13 +12,21 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from ..events import EventKind, SSEEvent, StoredEvent
 
-__all__ = ["DeferredChunk", "dump_sdk", "is_sdk_type", "sdk_part", "to_wire"]
+__all__ = [
+    "ChunkRow",
+    "DeferredChunk",
+    "dump_sdk",
+    "is_sdk_type",
+    "sdk_part",
+    "to_wire",
+    "utc_from_ns",
+]
 
 # APIs whose SSE events carry an ``event:`` name equal to the payload's ``type``
 _NAMED_EVENTS = frozenset({"anthropic.messages", "openai.responses"})
@@ -173,7 +181,69 @@ def _event_name_from_text(text: str, api: str) -> str | None:
     return _event_name(data, api) if isinstance(data, dict) else None
 
 
-class DeferredChunk(StoredEvent):
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def utc_from_ns(wall_ns: int) -> datetime:
+    """``time.time_ns()`` as the aware UTC datetime ``datetime.now(timezone.utc)`` gives
+    (microseconds, truncated as it does), exactly: no float on the way."""
+    return _EPOCH + timedelta(microseconds=wall_ns // 1000)
+
+
+class ChunkRow(StoredEvent):
+    """A chunk's row as the live path makes it: one tuple, read through the row's fields.
+
+    A ``StoredEvent`` fills eight frozen slots (``object.__setattr__`` each, most
+    of a chunk's cost on the live stream's path); this row fills one, and keeps
+    the wall clock as ``time.time_ns()`` until ``recorded_at`` is read (by the
+    writer's thread, or the fold). It is a ``StoredEvent`` in every other way.
+    """
+
+    __slots__ = ("_row",)
+    _row: tuple[str, int, int, int, str, str | None]
+    # the same for every chunk row: class attributes, no write on the live path
+    kind = EventKind.CHUNK
+    position = None
+    size_estimate: int | None = None
+    """What the writer counts against its buffer bound (None: the payload's length)."""
+
+    def __init__(
+        self, stream_id: str, seq: int, t_ns: int, wall_ns: int, payload: Any, event: Any
+    ) -> None:
+        object.__setattr__(self, "_row", (stream_id, seq, t_ns, wall_ns, payload, event))
+
+    @property
+    def stream_id(self) -> str:
+        """The stream's id."""
+        return self._row[0]
+
+    @property
+    def seq(self) -> int:
+        """The chunk's place in its stream."""
+        return self._row[1]
+
+    @property
+    def t_ns(self) -> int:
+        """Monotonic nanoseconds since the stream's start."""
+        return self._row[2]
+
+    @property
+    def recorded_at(self) -> datetime:
+        """The UTC wall clock when the chunk arrived."""
+        return utc_from_ns(self._row[3])
+
+    @property
+    def payload(self) -> str:
+        """The chunk's wire text, verbatim."""
+        return self._row[4]
+
+    @property
+    def event(self) -> str | None:
+        """The SSE event name the wire carried, if any."""
+        return self._row[5]
+
+
+class DeferredChunk(ChunkRow):
     """A chunk row whose wire text is made from its SDK object on first read of ``payload``.
 
     Dumping an SDK object back to its wire JSON costs tens of microseconds; the
@@ -183,16 +253,13 @@ class DeferredChunk(StoredEvent):
     are yielded (helper streams keep their snapshots apart, see ``sdk_part``).
     A dump that fails stores the object's repr and tells ``problem``, as the
     eager path does.
+
+    Its row holds the SDK object and how to dump it where a ``ChunkRow`` holds the
+    text: ``(stream_id, seq, t_ns, wall_ns, part, (api, problem))``.
     """
 
-    __slots__ = ("_api", "_part", "_problem", "_wire")
-    _api: str
-    _part: Any
-    _problem: Callable[[str], None]
+    __slots__ = ("_wire",)
     _wire: tuple[str, str | None] | None
-    # the same for every deferred row: class attributes, one write less each on the live path
-    kind = EventKind.CHUNK
-    position = None
     size_estimate = 1024
     """What the writer counts against its buffer bound without dumping the object."""
 
@@ -201,34 +268,28 @@ class DeferredChunk(StoredEvent):
         stream_id: str,
         seq: int,
         t_ns: int,
-        recorded_at: Any,
+        wall_ns: int,
         part: Any,
-        api: str,
-        problem: Callable[[str], None],
+        how: tuple[str, Callable[[str], None]],
     ) -> None:
         put = object.__setattr__  # the row is frozen: fill it as its own __init__ would
-        put(self, "stream_id", stream_id)
-        put(self, "seq", seq)
-        put(self, "t_ns", t_ns)
-        put(self, "recorded_at", recorded_at)
-        put(self, "_part", part)
-        put(self, "_api", api)
-        put(self, "_problem", problem)
+        put(self, "_row", (stream_id, seq, t_ns, wall_ns, part, how))
         put(self, "_wire", None)
 
     def _resolve(self) -> tuple[str, str | None]:
+        row = self._row  # before ``_wire``: a resolve on another thread sets ``_wire`` first
         wire: tuple[str, str | None] | None = self._wire
         if wire is None:
-            part = self._part
+            part: Any = row[4]
+            api, problem = cast("tuple[str, Callable[[str], None]]", row[5])
             try:
-                wire = dump_sdk(part, self._api)
+                wire = dump_sdk(part, api)
             except Exception as exc:  # never into the writer or the fold: keep what we can
                 wire = (repr(part), None)
-                self._problem(
-                    f"chunk {self.seq}: a {type(part).__name__} stored as its repr ({exc})"
-                )
+                problem(f"chunk {row[1]}: a {type(part).__name__} stored as its repr ({exc})")
             object.__setattr__(self, "_wire", wire)
-            object.__setattr__(self, "_part", None)
+            # the SDK object is released: the row keeps only what is stored
+            object.__setattr__(self, "_row", (*row[:4], wire[0], wire[1]))
         return wire
 
     @property

@@ -1,6 +1,10 @@
 """The one writer: takes events off the live stream's path and commits them in groups.
 
-Recorders hand events to ``submit`` (a list append under a lock, no I/O); a
+Recorders hand events to ``submit``: an append to a thread-safe queue (no lock, no
+I/O, no bookkeeping on the live stream's path). The bookkeeping (numbering, the
+buffer bound, streams given up) happens when the queue is drained into the
+pending list: by the writer at each cycle, by ``flush``, and by a submitter
+that finds the queue long (so the bound holds while a commit is slow). A
 daemon thread commits whatever has gathered every ``interval`` seconds, at once
 when someone waits on ``flush`` (stream end, or every chunk with
 ``durability="chunk"``), and at interpreter exit.
@@ -31,6 +35,7 @@ import os
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -54,6 +59,8 @@ _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 2.0
 # at interpreter exit, how long to keep retrying a database that is away
 _EXIT_GRACE_S = 5.0
+# a submitter that finds this many events not yet drained drains them itself (under the lock)
+_DRAIN_AT = 1024
 
 
 @dataclass(slots=True)
@@ -103,6 +110,8 @@ class Writer:
         self.max_buffer_bytes = _buffer_bound(max_buffer_bytes)
         """Bound on the payload bytes held while the database is away (see the module doc)."""
         self._cond = threading.Condition(threading.Lock())
+        self._inbox: deque[tuple[StoredEvent, dict[str, Any] | None]] = deque()  # not drained
+        self._idle = False  # the thread waits for the first event (a submit must wake it)
         self._pending: list[_Item] = []  # submitted, not yet committed or given up, in order
         self._bytes = 0
         self._submitted = 0  # number of the last item put in _pending
@@ -123,25 +132,45 @@ class Writer:
     # -- what recorders call ---------------------------------------------------------------
 
     def submit(self, event: StoredEvent, summary: dict[str, Any] | None = None) -> None:
-        """Queue an event (and, for a terminal one, its read-model row). Never blocks on I/O."""
-        item = _Item(event, summary, _size(event))
+        """Queue an event (and, for a terminal one, its read-model row). Never blocks on I/O.
+
+        The live path of every chunk: an append, and a wake-up only when the writer sleeps
+        (or the stream ends). Whether the event is kept (the buffer bound, a stream given
+        up) is decided when it is drained, in submission order.
+        """
         if self._closed:
             # after interpreter-exit close: write through rather than lose it
-            self._write_through(item)
+            self._write_through(_Item(event, summary, _size(event)))
             return
-        stream_id = event.stream_id
-        tell: FailureListener | None = None
-        with self._cond:
+        inbox = self._inbox
+        inbox.append((event, summary))
+        if self._idle or summary is not None:
+            with self._cond:
+                self._cond.notify()
+        elif len(inbox) >= _DRAIN_AT:
+            with self._cond:
+                told = self._drain()
+            self._tell_dropped(told)
+
+    def _drain(self) -> list[str]:
+        """Move what was submitted into ``_pending``, applying the bound and the streams given
+        up (caller holds the lock); the streams that began losing events, to be told."""
+        inbox = self._inbox
+        told: list[str] = []
+        while inbox:
+            event, summary = inbox.popleft()
+            stream_id = event.stream_id
             if stream_id in self._failed:
                 if summary is not None:  # its end: nothing more will come
                     self._failed.discard(stream_id)
-                return
+                continue
             if stream_id in self._dropped:
                 self._dropped[stream_id] += 1
-                return
-            if self._pending and self._bytes + item.size > self.max_buffer_bytes:
+                continue
+            size = _size(event)
+            if self._pending and self._bytes + size > self.max_buffer_bytes:
                 self._dropped[stream_id] = 1
-                tell = self._listeners.get(stream_id)
+                told.append(stream_id)
                 log.warning(
                     "streamrec: recording %s is losing events: the write buffer (%d MiB) is "
                     "full while the database is unavailable (%s); it will be marked failed",
@@ -149,15 +178,20 @@ class Writer:
                     self.max_buffer_bytes >> 20,
                     self.unavailable,
                 )
-            else:
-                self._submitted += 1
-                item.number = self._submitted
-                self._pending.append(item)
-                self._bytes += item.size
-                if len(self._pending) == 1 or summary is not None:
-                    self._cond.notify()
-        if tell is not None:
-            tell(StoreError(self._drop_reason(stream_id)))
+                continue
+            self._submitted += 1
+            self._pending.append(_Item(event, summary, size, self._submitted))
+            self._bytes += size
+        return told
+
+    def _tell_dropped(self, streams: list[str]) -> None:
+        """Tell the listeners of streams that began losing events (outside the lock)."""
+        for stream_id in streams:
+            with self._cond:
+                tell = self._listeners.get(stream_id)
+                reason = self._drop_reason(stream_id)
+            if tell is not None:
+                tell(StoreError(reason))
 
     def listen(self, stream_id: str, listener: FailureListener) -> None:
         """Call ``listener(exc)`` if events of ``stream_id`` cannot be stored.
@@ -177,6 +211,7 @@ class Writer:
         at once while the database is unavailable (False: the events are buffered, not lost)."""
         done: Future[bool] = Future()
         with self._cond:
+            told = self._drain()
             if not self._pending or self._closed or not self._thread.is_alive():
                 done.set_result(not self._pending)
             elif self.unavailable is not None:
@@ -185,6 +220,7 @@ class Writer:
                 self._waiters.append((self._submitted, done))
                 self._urgent = True
                 self._cond.notify()
+        self._tell_dropped(told)
         return done
 
     def flush(self, timeout: float | None = 30.0) -> bool:
@@ -195,7 +231,7 @@ class Writer:
     def buffered(self) -> int:
         """Events submitted and not yet committed."""
         with self._cond:
-            return len(self._pending)
+            return len(self._pending) + len(self._inbox)
 
     def close(self, grace: float = _EXIT_GRACE_S) -> None:
         """Commit what is queued and stop the thread (idempotent; runs at exit).
@@ -213,6 +249,7 @@ class Writer:
             self._thread.join(timeout=grace + 60)
         with self._cond:
             self._closed = True
+            self._drain()
             lost = {i.event.stream_id for i in self._pending}
             self._release_waiters(force=True)
         if lost:
@@ -228,8 +265,15 @@ class Writer:
         backoff = 0.0
         while True:
             with self._cond:
+                told = self._drain()
                 while not self._pending and not self._stopping:
+                    self._idle = True  # set before the last look: a later submit wakes us
+                    told += self._drain()
+                    if self._pending:
+                        break
                     self._cond.wait()
+                self._idle = False
+                told += self._drain()
                 if not self._pending:
                     return
                 if backoff:
@@ -239,7 +283,9 @@ class Writer:
                 elif not (self._urgent or self._stopping):
                     self._cond.wait(self._interval)  # let a group gather
                 self._urgent = False
+                told += self._drain()
                 batch = self._pending[: self._max_batch]
+            self._tell_dropped(told)
             try:
                 available = self._commit(batch)
             except Exception:  # a bug of ours must not end recording in this process
