@@ -26,6 +26,7 @@ import openai
 import pytest
 from google import genai
 from google.genai import types as gtypes
+from hypothesis import strategies as st
 
 from streamrec import RecordingTransport, Store, StreamState
 from tests.upstream import (
@@ -113,6 +114,16 @@ class Oracle:
 
     # -- one helper per wire format ----------------------------------------------------
 
+    def _openai(self, http: Any, headers: dict[str, str]) -> openai.OpenAI:
+        """The OpenAI SDK client, on the recording transport ``http``, aimed at the upstream."""
+        return openai.OpenAI(
+            api_key="sk-test",
+            base_url=self.upstream.openai_base_url,
+            http_client=http,
+            max_retries=0,
+            default_headers=headers,
+        )
+
     def chat(self, chunks: Sequence[Wire], *, expect_error: bool = False, **request: Any) -> Run:
         """``client.chat.completions.stream(...).get_final_completion()``."""
         request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]} | (
@@ -120,13 +131,7 @@ class Oracle:
         )
 
         def call(http: Any, headers: dict[str, str]) -> Any:
-            client = openai.OpenAI(
-                api_key="sk-test",
-                base_url=self.upstream.openai_base_url,
-                http_client=http,
-                max_retries=0,
-                default_headers=headers,
-            )
+            client = self._openai(http, headers)
             with client.chat.completions.stream(**request) as stream:
                 return stream.get_final_completion()
 
@@ -139,13 +144,7 @@ class Oracle:
         request = {"model": "gpt-4o-mini", "input": "hi"} | request
 
         def call(http: Any, headers: dict[str, str]) -> Any:
-            client = openai.OpenAI(
-                api_key="sk-test",
-                base_url=self.upstream.openai_base_url,
-                http_client=http,
-                max_retries=0,
-                default_headers=headers,
-            )
+            client = self._openai(http, headers)
             with client.responses.stream(**request) as stream:
                 seen = list(stream)
                 if final:
@@ -288,3 +287,25 @@ def oracle_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 def oracle(upstream: Upstream, oracle_store: Store) -> Oracle:
     """An ``Oracle`` on the shared upstream and the module's store."""
     return Oracle(upstream, oracle_store)
+
+
+# -- strategies shared by the generated-stream properties ----------------------------
+
+
+def wire_text(max_size: int) -> st.SearchStrategy[str]:
+    """Text any SDK can send and read back: every character UTF-8 encodes (no lone surrogates)."""
+    return st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=max_size)
+
+
+#: a tool call's arguments object
+TOOL_ARGS = st.dictionaries(
+    st.text(max_size=3), st.integers(-9, 9) | st.text(max_size=3), max_size=2
+)
+
+
+@st.composite
+def split(draw: st.DrawFn, text: str, max_cuts: int = 2) -> list[str]:
+    """``text`` cut at up to ``max_cuts`` places into non-empty pieces (``[""]`` for no text)."""
+    cuts = sorted(draw(st.sets(st.integers(0, len(text)), max_size=max_cuts)))
+    bounds = [0, *cuts, len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a] or [""]

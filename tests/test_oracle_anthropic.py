@@ -8,7 +8,6 @@ purpose, the test says why (docs/sdk-divergences.md).
 
 from __future__ import annotations
 
-import itertools
 import json
 from decimal import Decimal
 from typing import Any
@@ -19,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from streamrec.errors import ProjectionError
-from tests.oracle import Oracle, Run, drop_none, dump
+from tests.oracle import Oracle, Run, drop_none, dump, split, wire_text
 
 Block = tuple[dict[str, Any], list[dict[str, Any]]]
 MODEL = "claude-sonnet-4-5"
@@ -592,7 +591,7 @@ def test_a_tool_input_never_stopped_is_flagged(oracle: Oracle, stop: str, proble
 
 # -- generated streams ---------------------------------------------------------------------
 
-_piece = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6)
+_piece = wire_text(6)
 _json_value = st.recursive(
     st.none() | st.booleans() | st.integers(-100, 100) | st.text(max_size=5),
     lambda inner: (
@@ -600,13 +599,6 @@ _json_value = st.recursive(
     ),
     max_leaves=4,
 )
-
-
-@st.composite
-def _split(draw: st.DrawFn, whole_text: str) -> list[str]:
-    cuts = sorted(draw(st.sets(st.integers(0, len(whole_text)), max_size=3)))
-    bounds = [0, *cuts, len(whole_text)]
-    return [whole_text[a:b] for a, b in itertools.pairwise(bounds) if b > a] or [""]
 
 
 @st.composite
@@ -624,7 +616,10 @@ def _block(draw: st.DrawFn, index: int) -> Block:
     if kind == "server":
         query = json.dumps({"query": draw(_piece)})
         return tool_use(
-            f"srvtoolu_{index}", "web_search", *draw(_split(query)), kind="server_tool_use"
+            f"srvtoolu_{index}",
+            "web_search",
+            *draw(split(query, max_cuts=3)),
+            kind="server_tool_use",
         )
     if kind == "result":
         return whole({**_SEARCH_RESULT, "tool_use_id": f"srvtoolu_{index}"})
@@ -637,7 +632,9 @@ def _block(draw: st.DrawFn, index: int) -> Block:
         return whole({"type": "redacted_thinking", "data": f"data{index}"})
     args = draw(st.dictionaries(st.text(max_size=4), _json_value, max_size=3))
     return tool_use(
-        f"toolu_{index}", draw(st.sampled_from(["f", "g"])), *draw(_split(json.dumps(args)))
+        f"toolu_{index}",
+        draw(st.sampled_from(["f", "g"])),
+        *draw(split(json.dumps(args), max_cuts=3)),
     )
 
 

@@ -18,7 +18,7 @@ from google.genai.models import _GenerateContentResponse_from_mldev
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.oracle import Oracle, Run, dump
+from tests.oracle import Oracle, Run, dump, wire_text
 
 MODEL = "gemini-2.5-flash"
 USAGE = {"promptTokenCount": 8, "candidatesTokenCount": 4, "totalTokenCount": 12}
@@ -260,7 +260,7 @@ def test_a_safety_stop(oracle: Oracle) -> None:
 
 # -- generated streams ---------------------------------------------------------------------
 
-_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6)
+_text = wire_text(6)
 
 
 @st.composite

@@ -7,7 +7,6 @@ SDK is wrong (a chunk without usage wipes the usage it had), the test says so.
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
@@ -16,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from streamrec.errors import ProjectionError
-from tests.oracle import Oracle, Run, drop_none, dump
+from tests.oracle import TOOL_ARGS, Oracle, Run, drop_none, dump, split, wire_text
 
 MODEL = "gpt-4o-mini-2024-07-18"
 ID = "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG"
@@ -336,15 +335,7 @@ def test_arguments_that_are_not_json_are_flagged(oracle: Oracle) -> None:
 
 # -- generated streams ---------------------------------------------------------------------
 
-_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=5)
-_args = st.dictionaries(st.text(max_size=3), st.integers(-9, 9) | st.text(max_size=3), max_size=2)
-
-
-@st.composite
-def _split(draw: st.DrawFn, text: str) -> list[str]:
-    cuts = sorted(draw(st.sets(st.integers(0, len(text)), max_size=2)))
-    bounds = [0, *cuts, len(text)]
-    return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a] or [""]
+_text = wire_text(5)
 
 
 @st.composite
@@ -355,7 +346,7 @@ def _stream(draw: st.DrawFn) -> tuple[list[dict[str, Any] | str], int]:
         for piece in draw(st.lists(_text, max_size=3)):
             chunks.append(chunk(choice({"content": piece}, index=i)))
         for position in range(draw(st.integers(0, 2))):
-            pieces = draw(_split(json.dumps(draw(_args))))
+            pieces = draw(split(json.dumps(draw(TOOL_ARGS))))
             first, *rest = pieces
             chunks.append(
                 chunk(

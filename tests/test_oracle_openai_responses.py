@@ -7,7 +7,6 @@ helper's last snapshot) while streamrec records the same bytes.
 
 from __future__ import annotations
 
-import itertools
 import json
 from decimal import Decimal
 from typing import Any
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 from streamrec import SSEEvent
 from streamrec.projection import price
 from tests.formats_support import fold
-from tests.oracle import Oracle, Run, drop_none, dump
+from tests.oracle import TOOL_ARGS, Oracle, Run, drop_none, dump, split, wire_text
 from tests.upstream import API_OPENAI_RESPONSES
 
 MODEL = "gpt-5-2025-08-07"
@@ -681,15 +680,7 @@ def test_an_empty_output_item_added_event_is_skipped(oracle: Oracle) -> None:
 
 # -- generated streams ---------------------------------------------------------------------
 
-_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=5)
-_args = st.dictionaries(st.text(max_size=3), st.integers(-9, 9) | st.text(max_size=3), max_size=2)
-
-
-@st.composite
-def _split(draw: st.DrawFn, text: str) -> list[str]:
-    cuts = sorted(draw(st.sets(st.integers(0, len(text)), max_size=2)))
-    bounds = [0, *cuts, len(text)]
-    return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a] or [""]
+_text = wire_text(5)
 
 
 @st.composite
@@ -708,7 +699,7 @@ def _stream(draw: st.DrawFn) -> list[dict[str, Any]]:
             wire.message(*draw(st.lists(_text, min_size=1, max_size=3)), ident=f"msg_{n}")
         elif kind == "function":
             wire.function_call(
-                f"call_{n}", "f", *draw(_split(json.dumps(draw(_args)))), ident=f"fc_{n}"
+                f"call_{n}", "f", *draw(split(json.dumps(draw(TOOL_ARGS)))), ident=f"fc_{n}"
             )
         elif kind == "custom":
             if not any(e.get("item", {}).get("id") == "ctc_1" for e in wire.events):
