@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from streamrec import SSEEvent, Store, record
+
 CHUNK_ID = "chatcmpl-test123"
 MODEL = "gpt-4o-mini-2024-07-18"
 
@@ -42,6 +44,25 @@ def text_stream(words: list[str], *, usage: bool = True, done: bool = True) -> l
     if done:
         out.append("[DONE]")
     return out
+
+
+def tool_stream(words: list[str]) -> list[str]:
+    """``text_stream(words)`` with one whole tool call, ``f({"a": 1})`` (id call_1), after the text."""
+    out = text_stream(words)
+    out.insert(-2, chunk({"tool_calls": [tool_delta(0, id="call_1", name="f", args='{"a": 1}')]}))
+    return out
+
+
+def record_texts(
+    store: Store, texts: list[str], *, api: str = "openai.chat.completions", **options: Any
+) -> str:
+    """Record these chunk texts into ``store`` (the request: ``REQUEST``); the stream id.
+
+    ``options`` go to ``record`` (name, tags, metadata).
+    """
+    stream = record([SSEEvent(t) for t in texts], api=api, request=REQUEST, store=store, **options)
+    list(stream)
+    return stream.stream_id
 
 
 def usage_body(prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:

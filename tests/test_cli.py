@@ -10,11 +10,11 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from streamrec import SSEEvent, Store, record
+from streamrec import Store
 from streamrec.cli import _commands, main
 from streamrec.migrations import HEAD_REVISION
 
-from .chunks import REQUEST, chunk, text_stream, tool_delta
+from .chunks import chunk, record_texts, text_stream, tool_delta, tool_stream
 
 
 def run(*args: str, input: str | None = None) -> Result:
@@ -32,20 +32,7 @@ def db(tmp_path: Path) -> str:
 @pytest.fixture
 def recorded(db: str) -> str:
     with Store(db) as store:
-        raw = text_stream(["Hel", "lo"])
-        raw.insert(
-            -2, chunk({"tool_calls": [tool_delta(0, id="call_1", name="f", args='{"a": 1}')]})
-        )
-        stream = record(
-            [SSEEvent(c) for c in raw],
-            api="openai.chat.completions",
-            request=REQUEST,
-            store=store,
-            name="greet",
-            tags=["t1"],
-        )
-        list(stream)
-        return stream.stream_id
+        return record_texts(store, tool_stream(["Hel", "lo"]), name="greet", tags=["t1"])
 
 
 def test_demo_records_replays_and_rebuilds(db: str) -> None:
@@ -313,15 +300,12 @@ def test_every_command_has_help_and_a_place_in_the_readme() -> None:
 @pytest.mark.postgres
 def test_the_cli_on_postgresql(pg_url: str) -> None:
     with Store(pg_url) as store:
-        stream = record(
-            [SSEEvent(c) for c in text_stream(["pg"])], api="openai", request=REQUEST, store=store
-        )
-        list(stream)
+        stream_id = record_texts(store, text_stream(["pg"]), api="openai")
     listed = json.loads(run("--db", pg_url, "ls", "--json").stdout)
-    assert [r["stream_id"] for r in listed] == [stream.stream_id]
-    shown = json.loads(run("--db", pg_url, "show", stream.stream_id, "--json").stdout)
+    assert [r["stream_id"] for r in listed] == [stream_id]
+    shown = json.loads(run("--db", pg_url, "show", stream_id, "--json").stdout)
     assert shown["content"] == "pg" and shown["status"] == "completed"
-    assert run("--db", pg_url, "replay", stream.stream_id, "--format", "raw").stdout == "".join(
+    assert run("--db", pg_url, "replay", stream_id, "--format", "raw").stdout == "".join(
         c + "\n" for c in text_stream(["pg"])
     )
     assert json.loads(run("--db", pg_url, "verify", "--json").stdout) == {

@@ -18,7 +18,7 @@ from streamrec.events import EventKind, StoredEvent, StreamStarted
 from streamrec.store import Filters
 from streamrec.store._schema import events, streams
 
-from .chunks import REQUEST, chunk, text_stream, tool_delta
+from .chunks import REQUEST, record_texts, text_stream, tool_stream
 from .history_data import write_stream
 
 UTC = timezone.utc
@@ -137,18 +137,7 @@ def _two(db: str) -> list[str]:
     ids = []
     with Store(db) as store:
         for words in (["Hel", "lo"], ["Bye"]):
-            raw = text_stream(words)
-            raw.insert(
-                -2, chunk({"tool_calls": [tool_delta(0, id="call_1", name="f", args='{"a": 1}')]})
-            )
-            stream = record(
-                [SSEEvent(c) for c in raw],
-                api="openai.chat.completions",
-                request=REQUEST,
-                store=store,
-            )
-            list(stream)
-            ids.append(stream.stream_id)
+            ids.append(record_texts(store, tool_stream(words)))
     return ids
 
 

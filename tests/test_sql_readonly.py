@@ -17,12 +17,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine
 
-from streamrec import SSEEvent, Store, record
+from streamrec import Store
 from streamrec.cli import main
 from streamrec.errors import ReadOnlyQueryError, StoreError
 from streamrec.store import READER_ROLE
 
-from .chunks import text_stream
+from .chunks import record_texts, text_stream
 from .conftest import PG_URL, pg_schema, reader_role_was_there
 
 REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}
@@ -96,11 +96,7 @@ POSTGRES_ONLY = [
 
 
 def _record(store: Store) -> str:
-    stream = record(
-        [SSEEvent(c) for c in text_stream(["a", "b"])], api="openai", request=REQUEST, store=store
-    )
-    list(stream)
-    return stream.stream_id
+    return record_texts(store, text_stream(["a", "b"]), api="openai")
 
 
 @pytest.fixture

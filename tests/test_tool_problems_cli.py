@@ -7,10 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from streamrec import SSEEvent, Store, record
+from streamrec import Store
 from streamrec.cli import main
 
-from .chunks import REQUEST, chunk, tool_delta
+from .chunks import chunk, record_texts, tool_delta
 
 
 def test_show_prints_the_problem_of_a_cut_off_tool_call(tmp_path: Path) -> None:
@@ -21,19 +21,14 @@ def test_show_prints_the_problem_of_a_cut_off_tool_call(tmp_path: Path) -> None:
         "[DONE]",
     ]
     with Store(db) as store:
-        stream = record(
-            [SSEEvent(c) for c in raw], api="openai.chat.completions", request=REQUEST, store=store
-        )
-        list(stream)
-    result = CliRunner().invoke(main, ["--db", db, "show", stream.stream_id])
+        stream_id = record_texts(store, raw)
+    result = CliRunner().invoke(main, ["--db", db, "show", stream_id])
     assert result.exit_code == 0, result.output
     assert (
         'tool_call        f({"a": "b) id=call_1  NOT RUNNABLE: '
         "arguments cut off by max_tokens (finish_reason length)"
     ) in result.stdout
-    shown = json.loads(
-        CliRunner().invoke(main, ["--db", db, "show", stream.stream_id, "--json"]).stdout
-    )
+    shown = json.loads(CliRunner().invoke(main, ["--db", db, "show", stream_id, "--json"]).stdout)
     assert (
         shown["tool_calls"][0]["problem"]
         == "arguments cut off by max_tokens (finish_reason length)"

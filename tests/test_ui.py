@@ -24,19 +24,11 @@ from streamrec import SSEEvent, Store, record
 from streamrec._serving import BackgroundServer
 from streamrec.cli import main
 from streamrec.ui import ui_app
-from tests.chunks import REQUEST, chunk, text_stream, tool_delta
+from tests.chunks import REQUEST, chunk, record_texts, text_stream, tool_delta
 
 
 def _record(store: Store, words: list[str], **kwargs: object) -> str:
-    stream = record(
-        [SSEEvent(c) for c in text_stream(words)],
-        api="openai.chat.completions",
-        request=REQUEST,
-        store=store,
-        **kwargs,  # type: ignore[arg-type]
-    )
-    list(stream)
-    return stream.stream_id
+    return record_texts(store, text_stream(words), **kwargs)
 
 
 @pytest.fixture
@@ -129,16 +121,9 @@ def test_stream_view_has_the_state_timeline_and_deltas(store: Store) -> None:
     raw = text_stream(["Hel", "lo"])
     raw.insert(-2, chunk({"tool_calls": [tool_delta(0, id="call_1", name="f", args='{"a": ')]}))
     raw.insert(-2, chunk({"tool_calls": [tool_delta(0, args="1}")]}))
-    stream = record(
-        [SSEEvent(c) for c in raw],
-        api="openai.chat.completions",
-        request=REQUEST,
-        store=store,
-        name="v",
-    )
-    list(stream)
+    stream_id = record_texts(store, raw, name="v")
     with TestClient(ui_app(store)) as client:
-        view = client.get(f"/api/streams/{stream.stream_id[:13]}").json()
+        view = client.get(f"/api/streams/{stream_id[:13]}").json()
     state = view["state"]
     assert state["content"] == "Hello"
     assert state["tool_calls"][0]["name"] == "f" and json.loads(
@@ -155,7 +140,7 @@ def test_stream_view_has_the_state_timeline_and_deltas(store: Store) -> None:
     assert [p["y"] for p in points] == sorted(p["y"] for p in points)  # cumulative
     assert view["timeline"]["first_chunk"] == points[0]
     assert view["timeline"]["end"]["kind"] == "completed"
-    assert view["commands"]["replay"] == f"streamrec replay {stream.stream_id} --speed 1"
+    assert view["commands"]["replay"] == f"streamrec replay {stream_id} --speed 1"
     assert view["request"] == REQUEST
 
 
