@@ -26,6 +26,7 @@ import openai
 import pytest
 from google import genai
 from google.genai import types as gtypes
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from streamrec import RecordingTransport, Store, StreamState
@@ -290,6 +291,16 @@ def oracle(upstream: Upstream, oracle_store: Store) -> Oracle:
 
 
 # -- strategies shared by the generated-stream properties ----------------------------
+
+
+def oracle_settings(max_examples: int) -> settings:
+    """A property that drives a real SDK per example: few examples, the same ones every run."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
 
 def wire_text(max_size: int) -> st.SearchStrategy[str]:

@@ -14,11 +14,11 @@ from typing import Any
 
 import genai_prices
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from streamrec.errors import ProjectionError
-from tests.oracle import Oracle, Run, drop_none, dump, split, wire_text
+from tests.oracle import Oracle, Run, drop_none, dump, oracle_settings, split, wire_text
 
 Block = tuple[dict[str, Any], list[dict[str, Any]]]
 MODEL = "claude-sonnet-4-5"
@@ -655,12 +655,7 @@ def _stream(draw: st.DrawFn) -> list[dict[str, Any]]:
     )
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@oracle_settings(25)
 @given(events=_stream())
 @example(events=message(text("")))
 def test_generated_streams_agree_with_the_sdk(oracle: Oracle, events: list[dict[str, Any]]) -> None:

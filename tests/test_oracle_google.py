@@ -15,10 +15,10 @@ import pytest
 from google.genai import __version__ as genai_version
 from google.genai import types
 from google.genai.models import _GenerateContentResponse_from_mldev
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tests.oracle import Oracle, Run, dump, wire_text
+from tests.oracle import Oracle, Run, dump, oracle_settings, wire_text
 
 MODEL = "gemini-2.5-flash"
 USAGE = {"promptTokenCount": 8, "candidatesTokenCount": 4, "totalTokenCount": 12}
@@ -298,12 +298,7 @@ def _stream(draw: st.DrawFn) -> list[dict[str, Any]]:
     reason="google-genai 2.x (the last for Python 3.10) fails to parse some generated streams "
     "in its own SSE reader (UnknownApiResponseError); the oracle is its 3.x",
 )
-@settings(
-    max_examples=20,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@oracle_settings(20)
 @given(chunks=_stream())
 @example(
     chunks=[chunk([{"text": "a"}]), chunk([{"text": "", "thoughtSignature": sig("x")}], "STOP")]

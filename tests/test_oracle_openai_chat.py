@@ -11,11 +11,11 @@ import json
 from typing import Any
 
 import openai
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from streamrec.errors import ProjectionError
-from tests.oracle import TOOL_ARGS, Oracle, Run, drop_none, dump, split, wire_text
+from tests.oracle import TOOL_ARGS, Oracle, Run, drop_none, dump, oracle_settings, split, wire_text
 
 MODEL = "gpt-4o-mini-2024-07-18"
 ID = "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG"
@@ -366,12 +366,7 @@ def _stream(draw: st.DrawFn) -> tuple[list[dict[str, Any] | str], int]:
     return chunks, n
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@oracle_settings(25)
 @given(stream=_stream())
 @example(stream=([chunk(role()), chunk(choice({}, "stop")), "[DONE]"], 1))
 def test_generated_streams_agree_with_the_sdk(

@@ -12,13 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from streamrec import SSEEvent
 from streamrec.projection import price
 from tests.formats_support import fold
-from tests.oracle import TOOL_ARGS, Oracle, Run, drop_none, dump, split, wire_text
+from tests.oracle import TOOL_ARGS, Oracle, Run, drop_none, dump, oracle_settings, split, wire_text
 from tests.upstream import API_OPENAI_RESPONSES
 
 MODEL = "gpt-5-2025-08-07"
@@ -712,12 +712,7 @@ def _stream(draw: st.DrawFn) -> list[dict[str, Any]]:
     return wire.completed()
 
 
-@settings(
-    max_examples=20,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@oracle_settings(20)
 @given(events=_stream())
 @example(events=Wire().start().completed())
 def test_generated_streams_agree_with_the_sdk(oracle: Oracle, events: list[dict[str, Any]]) -> None:
