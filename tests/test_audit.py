@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
@@ -68,13 +67,7 @@ def _dump(store: Store) -> str:
     return "".join(export_lines(store))
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def test_audit_finds_planted_secrets_and_scrub_removes_them(
-    backend: str, sqlite_url: str, request: pytest.FixtureRequest
-) -> None:
-    url = sqlite_url if backend == "sqlite" else request.getfixturevalue("pg_url")
+def test_audit_finds_planted_secrets_and_scrub_removes_them(url: str) -> None:
     store = Store(url)
     ids = plant_leaks(store)
     found = audit_store(store)

@@ -28,13 +28,7 @@ def test_exactly_one_head() -> None:
     assert heads == [migrations.HEAD_REVISION]
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def test_blank_database_at_head_matches_the_models(
-    backend: str, sqlite_url: str, request: pytest.FixtureRequest
-) -> None:
-    url = sqlite_url if backend == "sqlite" else request.getfixturevalue("pg_url")
+def test_blank_database_at_head_matches_the_models(url: str) -> None:
     store = Store(url)
     try:
         assert store.revision() == migrations.head_revision()

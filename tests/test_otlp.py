@@ -100,9 +100,8 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def history(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[tuple[Store, Any]]:
-    url = sqlite_url if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
+@pytest.fixture
+def history(url: str) -> Iterator[tuple[Store, Any]]:
     store = Store(url)
     ids = populate(store)
     yield store, ids

@@ -21,9 +21,8 @@ UTC = timezone.utc
 WHEN = datetime(2026, 11, 2, 10, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Store]:
-    url = sqlite_url if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
     s = Store(url)
     yield s
     s.close()

@@ -81,15 +81,9 @@ def test_several_processes_record_into_one_sqlite_file(sqlite_url: str) -> None:
             assert state.content == "".join(f"{prefix}-{i}" for i in range(30))
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def test_many_first_opens_at_once_create_the_schema_once(
-    backend: str, sqlite_url: str, request: pytest.FixtureRequest
-) -> None:
+def test_many_first_opens_at_once_create_the_schema_once(url: str) -> None:
     import threading
 
-    url = sqlite_url if backend == "sqlite" else request.getfixturevalue("pg_url")
     errors: list[BaseException] = []
     stores: list[Store] = []
 
