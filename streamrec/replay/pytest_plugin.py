@@ -1,8 +1,10 @@
 """pytest plugin: tests run against their own recordings, the way pytest-recording users work.
 
-Installed through the ``pytest11`` entry point (``-p no:streamrec`` turns it off).
-At start-up, before any test module is imported, it starts one loopback server
-for the session, points the SDKs' base-URL variables (``OPENAI_BASE_URL``,
+Installed through the ``pytest11`` entry point (``-p no:streamrec`` turns it off),
+and inert until the session asks for it (see ``_pytest_options``: a streamrec
+flag or ini setting, or a test module that uses the marker or the fixtures). Then,
+before the modules that use it are imported, it starts one loopback server for
+the session, points the SDKs' base-URL variables (``OPENAI_BASE_URL``,
 ``ANTHROPIC_BASE_URL``, ``GOOGLE_GEMINI_BASE_URL``) at it, sets placeholder API
 keys where none are set, and installs a socket-level network guard. So a client
 built at import time talks to streamrec too, and one built with an explicit
@@ -28,8 +30,8 @@ program would have used: its own base-URL variable, else
 ``$STREAMREC_UPSTREAM_<P>``, else the provider's public API.
 
 Flags shared with pytest-recording and cassetter (``--record-mode``,
-``--block-network``, ``--allowed-hosts``) are registered by streamrec only when
-no such plugin is installed; otherwise streamrec reads theirs (ini
+``--block-network``, ``--allowed-hosts``) are registered by streamrec only where
+no other plugin registered them; otherwise streamrec reads theirs (ini
 ``streamrec_shared_flags = false`` makes them drive the other plugin alone).
 ``--streamrec-record-mode`` & co. always drive streamrec only.
 """
@@ -54,15 +56,18 @@ from ..events import EventKind, StreamFailed
 from ..store import Store
 from ._guard import HostRules, NetworkGuard, is_loopback
 from ._match import Matcher, MatchOptions
+from ._pytest_options import (
+    add_options,
+    add_shared_flags,
+    checked_mode,
+    drives_streamrec,
+    opt_in_reason,
+    option,
+    record_mode,
+    shared_option,
+    uses_streamrec,
+)
 
-RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
-#: the plugin's earlier mode names, kept working
-MODE_ALIASES = {"replay": "none", "record": "all", "auto": "new_episodes"}
-MODES = tuple(MODE_ALIASES)
-#: plugins that register the flags pytest-recording made usual (their pytest11 names)
-_FLAG_OWNERS = ("recording", "cassetter", "pytest_cassetter")
-#: the distributions that ship such plugins, whatever their entry point is called
-_FLAG_OWNER_DISTS = frozenset({"pytest-recording", "pytest_recording", "cassetter"})
 _MARKER_KEYS = frozenset(
     {
         "record_mode",
@@ -89,127 +94,14 @@ _SESSION = pytest.StashKey["StreamrecSession"]()
 _FORBIDDEN = re.compile(r"[<>?%*:|\"'/\\]")
 
 
-def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
-    group = parser.getgroup("streamrec", "replaying recorded LLM streams")
-    blocked_by_other = any(not pluginmanager.is_blocked(name) for name in _flag_owner_plugins())
-    if not blocked_by_other:
-        try:
-            group.addoption(
-                "--record-mode",
-                choices=RECORD_MODES,
-                default=None,
-                help="Record mode (pytest-recording's meanings): none (default, replay only), "
-                "once, new_episodes, all, rewrite.",
-            )
-            group.addoption(
-                "--block-network",
-                action="store_true",
-                default=False,
-                help="Refuse every connection but streamrec's servers and --allowed-hosts.",
-            )
-            group.addoption(
-                "--allowed-hosts",
-                default=None,
-                help="Hosts (names, addresses or regexes, comma-separated) connections may reach.",
-            )
-        except ValueError:
-            pass  # an unknown plugin registered them first: read its values
-    group.addoption(
-        "--streamrec-record-mode",
-        choices=RECORD_MODES,
-        default=None,
-        help="Record mode for streamrec alone (overrides --record-mode).",
-    )
-    group.addoption(
-        "--streamrec-mode",
-        choices=MODES,
-        default=None,
-        help="Older names: replay (= none), record (= all), auto (= new_episodes).",
-    )
-    group.addoption(
-        "--streamrec-block-network",
-        action="store_true",
-        default=False,
-        help="--block-network for streamrec alone.",
-    )
-    group.addoption(
-        "--streamrec-allowed-hosts", default=None, help="--allowed-hosts for streamrec alone."
-    )
-    group.addoption(
-        "--streamrec-db",
-        default=None,
-        metavar="URL",
-        help="One shared store of recordings (a database URL or a .jsonl export) instead of "
-        "a file per test; relative paths are relative to the rootdir.",
-    )
-    group.addoption(
-        "--streamrec-speed",
-        type=float,
-        default=None,
-        help="Replay timing: 0 instant (default), 1 as recorded, N N times faster.",
-    )
-    group.addoption(
-        "--streamrec-strict",
-        action="store_true",
-        default=False,
-        help="Fail the session when a test left recordings unused.",
-    )
-    group.addoption(
-        "--streamrec-max-age",
-        default=None,
-        metavar="AGE",
-        help="Report recordings older than AGE (30d, 12h, 90m); with --streamrec-strict the "
-        "session fails on them.",
-    )
-    group.addoption(
-        "--streamrec-record-failures",
-        action="store_true",
-        default=False,
-        help="Keep recordings of calls that could not reach the upstream (dropped by default).",
-    )
-    parser.addini("streamrec_record_mode", "default record mode of streamrec tests", default="")
-    parser.addini("streamrec_mode", "older name of streamrec_record_mode", default="")
-    parser.addini("streamrec_db", "one shared store instead of a file per test", default="")
-    parser.addini(
-        "streamrec_recordings_dir",
-        "where per-test recordings go: a directory relative to the rootdir "
-        "(default: recordings/ beside each test module)",
-        default="",
-    )
-    parser.addini(
-        "streamrec_shared_flags",
-        "whether --record-mode/--block-network/--allowed-hosts drive streamrec too",
-        type="bool",
-        default=True,
-    )
-    parser.addini("streamrec_allowed_hosts", "hosts streamrec's guard allows", type="args")
-    parser.addini("streamrec_max_age", "report recordings older than this (30d, 12h)", default="")
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
 
 
-def _flag_owner_plugins() -> list[str]:
-    """The pytest11 names of installed plugins that register ``--record-mode`` & co."""
-    from importlib.metadata import entry_points
-
-    names = []
-    for ep in entry_points(group="pytest11"):
-        dist = getattr(ep, "dist", None)
-        dist_name = (getattr(dist, "name", None) or "").lower()
-        if ep.name in _FLAG_OWNERS or dist_name in _FLAG_OWNER_DISTS:
-            names.append(ep.name)
-    return names
-
-
-def _installed(name: str) -> bool:
-    from importlib.metadata import entry_points
-
-    return any(ep.name == name for ep in entry_points(group="pytest11"))
-
-
-def _option(config: pytest.Config, name: str) -> Any:
-    try:
-        return config.getoption(name)
-    except ValueError:
-        return None
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser) -> None:
+    # every entry-point plugin has registered its flags by now, and none is parsed yet
+    add_shared_flags(early_config, parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -220,38 +112,43 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     session = StreamrecSession(config)
     config.stash[_SESSION] = session
-    session.start()
+    reason = opt_in_reason(config)
+    if reason is not None:
+        session.activate(reason)
+    session.late = True  # from now on modules may have been imported before activation
+    # conftests (those loaded already, then each one as it loads) may use streamrec too
+    config.pluginmanager.register(_ConftestWatch(session), "streamrec-conftest-watch")
+
+
+class _ConftestWatch:
+    """Wakes the session when a conftest about to shape the tests uses streamrec."""
+
+    def __init__(self, session: StreamrecSession) -> None:
+        self.session = session
+
+    def pytest_plugin_registered(self, plugin: Any) -> None:
+        source = getattr(plugin, "__file__", None)
+        if (
+            not self.session.active
+            and source
+            and Path(source).name == "conftest.py"
+            and uses_streamrec(Path(source))
+        ):
+            self.session.activate(f"{Path(source).name} in {Path(source).parent} uses it")
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> None:
+    """Wake the session before a test module that uses streamrec is imported, so that the
+    clients it builds at import time are pointed at streamrec too."""
+    session = parent.config.stash.get(_SESSION, None)
+    if session is not None and not session.active and uses_streamrec(module_path):
+        session.activate(f"{module_path.name} uses it")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(_SESSION, None)
     if session is not None:
         session.stop()
-
-
-def _record_mode(config: pytest.Config) -> str:
-    shared = config.getini("streamrec_shared_flags")
-    legacy = _option(config, "--streamrec-mode") or config.getini("streamrec_mode") or None
-    mode = (
-        _option(config, "--streamrec-record-mode")
-        or (shared and _option(config, "--record-mode"))
-        or (MODE_ALIASES.get(legacy) if legacy else None)
-        or config.getini("streamrec_record_mode")
-        or os.environ.get("STREAMREC_RECORD_MODE")
-        or "none"
-    )
-    return _checked_mode(str(mode))
-
-
-def _checked_mode(mode: str) -> str:
-    mode = MODE_ALIASES.get(mode, mode)
-    if mode not in RECORD_MODES:
-        # a typo must never fall through to a mode that makes live calls
-        raise pytest.UsageError(
-            f"streamrec record mode must be one of {', '.join(RECORD_MODES)} "
-            f"(or {', '.join(MODES)}), not {mode!r}"
-        )
-    return mode
 
 
 @dataclass
@@ -275,30 +172,32 @@ class StreamrecSession:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.default_mode = _record_mode(config)
-        shared = config.getini("streamrec_shared_flags")
+        self.active: str | None = None
+        """Why this session uses streamrec; None while it is inert."""
+        self.late = False
+        """Whether it woke up after collection had begun importing modules."""
+        self.default_mode = "none"
         self.block_network = bool(
-            _option(config, "--streamrec-block-network")
-            or (shared and _option(config, "--block-network"))
+            option(config, "--streamrec-block-network") or shared_option(config, "--block-network")
         )
         hosts = [
-            _option(config, "--streamrec-allowed-hosts") or "",
-            (shared and _option(config, "--allowed-hosts")) or "",
+            option(config, "--streamrec-allowed-hosts") or "",
+            shared_option(config, "--allowed-hosts") or "",
             *config.getini("streamrec_allowed_hosts"),
         ]
         self.rules = HostRules.parse(hosts)
         self.upstream_rules = HostRules()
-        speed = _option(config, "--streamrec-speed")
+        speed = option(config, "--streamrec-speed")
         self.speed = float(speed) if speed is not None else 0.0
-        self.strict = bool(_option(config, "--streamrec-strict"))
-        self.record_failures = bool(_option(config, "--streamrec-record-failures"))
+        self.strict = bool(option(config, "--streamrec-strict"))
+        self.record_failures = bool(option(config, "--streamrec-record-failures"))
         self.max_age = _age(
-            _option(config, "--streamrec-max-age") or config.getini("streamrec_max_age") or None
+            option(config, "--streamrec-max-age") or config.getini("streamrec_max_age") or None
         )
         self.stale: list[tuple[str, str, str]] = []
         self.root = Path(str(config.rootpath))
         self.db_url = _resolve_db(
-            _option(config, "--streamrec-db") or config.getini("streamrec_db") or None, self.root
+            option(config, "--streamrec-db") or config.getini("streamrec_db") or None, self.root
         )
         self.recordings_dir = config.getini("streamrec_recordings_dir") or None
         self.current: TestRun | None = None
@@ -316,8 +215,15 @@ class StreamrecSession:
 
     # -- start and stop ------------------------------------------------------------------
 
-    def start(self) -> None:
+    def activate(self, reason: str) -> None:
         """Serve, point the SDKs at us, guard the network: before test modules import."""
+        if self.active is not None:
+            return
+        self.default_mode = record_mode(self.config)
+        self.active = reason
+        self._start()
+
+    def _start(self) -> None:
         from .._serving import BackgroundServer
         from ..recorder import client_env
         from ._server import placeholder_keys
@@ -334,8 +240,9 @@ class StreamrecSession:
             os.environ[var] = value
         self.guard.install()
         # pytest-recording's own --block-network guard must let SDKs reach our server
-        if _option(self.config, "--block-network") and _installed("recording"):
-            current = _option(self.config, "--allowed-hosts") or ""
+        recording = self.config.pluginmanager.get_plugin("recording")
+        if recording is not None and option(self.config, "--block-network"):
+            current = option(self.config, "--allowed-hosts") or ""
             ours = re.escape(str(self._server.host))
             self.config.option.allowed_hosts = f"{current},{ours}" if current else ours
 
@@ -413,10 +320,18 @@ class StreamrecSession:
         if loopback:
             return None
         if run is not None and not run.records:
+            late = ""
+            if self.late:
+                # a client built before streamrec woke up still points at the provider
+                late = (
+                    f"; a client built at import time before streamrec started (when "
+                    f"{self.active}) still points at its provider: ini "
+                    "streamrec_record_mode = none starts streamrec with the session"
+                )
             return (
                 f"{run.nodeid} replays only (record mode {run.mode}); nothing leaves the "
                 "machine (record with --record-mode=once/new_episodes, or allow the host "
-                "with --allowed-hosts)"
+                f"with --allowed-hosts){late}"
             )
         return None
 
@@ -428,7 +343,7 @@ class StreamrecSession:
         from ._faults import Faults
         from ._server import replay_app
 
-        mode = _checked_mode(
+        mode = checked_mode(
             str(options.get("record_mode") or options.get("mode") or self.default_mode)
         )
         store = self.store
@@ -565,7 +480,7 @@ class StreamrecSession:
     def _hint(self, nodeid: str, path: Path | None, loaded: list[str]) -> str:
         flag = (
             "--record-mode"
-            if self.config.getini("streamrec_shared_flags")
+            if drives_streamrec(self.config, "--record-mode")
             else "--streamrec-record-mode"
         )
         mode = "new_episodes" if loaded or path is None else "once"
@@ -716,6 +631,7 @@ def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
 def streamrec(request: pytest.FixtureRequest) -> Iterator[StreamrecFixture]:
     """Serve this test from its recordings (or record them, by the record mode)."""
     session = request.config.stash[_SESSION]
+    session.activate(f"{request.node.nodeid} asked for it")
     run = session.begin(request, _options(request))
     try:
         yield StreamrecFixture(run.mode, session.store, session.url, run.path, run)
