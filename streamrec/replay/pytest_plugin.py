@@ -137,12 +137,14 @@ class _ConftestWatch:
             self.session.activate(f"{Path(source).name} in {Path(source).parent} uses it")
 
 
-def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> None:
+def pytest_collectstart(collector: pytest.Collector) -> None:
     """Wake the session before a test module that uses streamrec is imported, so that the
     clients it builds at import time are pointed at streamrec too."""
-    session = parent.config.stash.get(_SESSION, None)
-    if session is not None and not session.active and uses_streamrec(module_path):
-        session.activate(f"{module_path.name} uses it")
+    if not isinstance(collector, pytest.Module):
+        return
+    session = collector.config.stash.get(_SESSION, None)
+    if session is not None and not session.active and uses_streamrec(collector.path):
+        session.activate(f"{collector.path.name} uses it")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -662,6 +664,16 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
     return result
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    session = config.stash.get(_SESSION, None)
+    if session is None or session.active is None:
+        return None  # a session that never asked for streamrec hears nothing of it
+    return (
+        f"streamrec: active ({session.active}), record mode {session.default_mode}, "
+        f"SDKs -> {session.url}"
+    )
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
