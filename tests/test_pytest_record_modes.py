@@ -258,7 +258,8 @@ def test_beside_pytest_recording_the_flags_drive_both_or_one(
     monkeypatch.setenv("STREAMREC_UPSTREAM_OPENAI", upstream.openai_base_url)
     result = app.runpytest_subprocess("--record-mode=once", "-k", "paris")
     result.assert_outcomes(passed=1, deselected=1)
-    result.stdout.fnmatch_lines(["plugins:*recording-*streamrec-*"])
+    plugins = next(line for line in result.outlines if line.startswith("plugins:"))
+    assert "recording-" in plugins and "streamrec-" in plugins  # in either order
     assert (app.path / "recordings" / "test_app" / "test_paris.jsonl").exists()
 
     (app.path / "recordings" / "test_app" / "test_paris.jsonl").unlink()
