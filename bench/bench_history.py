@@ -86,6 +86,7 @@ def _stream_rows(n: int, seed: int = 7) -> Any:
             "model": model,
             "status": status,
             "started_at": started,
+            "day": started.strftime("%Y-%m-%d"),
             "ended_at": started + timedelta(microseconds=duration // 1000),
             "ttft_ns": ttft,
             "duration_ns": duration,

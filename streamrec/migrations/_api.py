@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["HEAD_REVISION", "current_revision", "head_revision", "upgrade"]
 
 _HERE = Path(__file__).resolve().parent
-HEAD_REVISION = "hist03"
+HEAD_REVISION = "hist04"
 
 
 def _config(engine: Engine | None = None) -> Config:

@@ -16,7 +16,7 @@ from sqlalchemy import Text, select
 from ..errors import StoreError
 from ..events import EventKind, StoredEvent
 from ._schema import events
-from ._summary import fit_row
+from ._summary import day_of, fit_row
 from ._threads import link
 
 __all__ = [
@@ -94,6 +94,7 @@ def started_row(started: StoredEvent, conn: Any) -> dict[str, Any]:
             "model": getattr(payload, "model", None),
             "status": "recording",
             "started_at": started.recorded_at,
+            "day": day_of(started.recorded_at),
             "chunk_count": 0,
             "malformed_chunks": 0,
             "usage_reported": False,

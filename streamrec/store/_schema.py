@@ -26,13 +26,14 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 
-__all__ = ["events", "metadata", "streams"]
+__all__ = ["ROLLUP_KEYS", "ROLLUP_VALUES", "events", "metadata", "stream_rollup", "streams"]
 
 # Autoincrement on SQLite needs INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 _Position = BigInteger().with_variant(Integer(), "sqlite")
@@ -106,10 +107,65 @@ streams = Table(
     Column("conversation_id", String(36), nullable=True),
     Column("parent_id", String(36), nullable=True),
     Column("prompt_hash", String(64), nullable=True),
+    # the UTC calendar day of started_at ('YYYY-MM-DD'): the rollup's key and the leading
+    # column of the latency indexes, written with the row (see _summary.day_of)
+    Column("day", String(10), nullable=True),
     Index("ix_streams_started_at", "started_at"),
     Index("ix_streams_status", "status"),
     Index("ix_streams_fingerprint", "fingerprint"),
     Index("ix_streams_conversation_id", "conversation_id"),
     Index("ix_streams_prompt_hash", "prompt_hash"),
     Index("ix_streams_response_id", "response_id"),
+    # a nearest-rank percentile is read at its rank from one of these, not sorted
+    *(
+        Index(f"ix_streams_{'_'.join(lead)}_{value}", *lead, value)
+        for lead in (("model",), ("day",), ("day", "model"))
+        for value in ("ttft_ns", "duration_ns")
+    ),
+)
+
+ROLLUP_KEYS = ("day", "provider", "api", "requested_model", "model", "name")
+"""Key columns of ``stream_rollup`` besides ``status``; an absent value is '' with bit
+``1 << i`` (its place here) set in ``nulls``."""
+ROLLUP_VALUES = (
+    "streams",
+    "chunks",
+    *(
+        f"{t}{suffix}"
+        for t in (
+            "input_tokens",
+            "cached_tokens",
+            "cache_write_tokens",
+            "output_tokens",
+            "reasoning_tokens",
+        )
+        for suffix in ("", "_n")
+    ),
+    "cached_known",
+    "cost_nanousd",
+    "priced",
+    "cache_savings_nanousd",
+    "cache_savings_n",
+    "ttft_sum",
+    "ttft_n",
+    "duration_n",
+    "gen_ns_tokens",
+    "gen_tokens",
+    "gen_tokens_n",
+    "gen_ns_chunks",
+    "gen_chunks",
+    "gen_chunks_n",
+)
+"""Sums and counts per key over the streams that are not ``recording`` (``_n``: how many
+streams knew the value summed before it)."""
+
+stream_rollup = Table(
+    "stream_rollup",
+    metadata,
+    # kept by triggers on `streams` (migration hist04): exact in the same transaction
+    *(Column(k, streams.c[k].type, nullable=False) for k in ROLLUP_KEYS),
+    Column("status", String(16), nullable=False),
+    Column("nulls", Integer, nullable=False),
+    *(Column(v, BigInteger, nullable=False) for v in ROLLUP_VALUES),
+    PrimaryKeyConstraint(*ROLLUP_KEYS, "status", "nulls", name="pk_stream_rollup"),
 )

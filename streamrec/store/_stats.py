@@ -31,7 +31,8 @@ from sqlalchemy import (
 
 from ..errors import FilterError
 from ._filters import Filters, meta_value
-from ._schema import streams
+from ._rollup import pick, plan, rollup_totals
+from ._schema import ROLLUP_VALUES, streams
 
 if TYPE_CHECKING:
     from ._store import Store
@@ -92,7 +93,7 @@ _TOKENS = (
     "output_tokens",
     "reasoning_tokens",
 )
-_PERCENTILES = {"ttft_ns": (50, 95, 99), "duration_ns": (50, 95)}
+_PERCENTILES: dict[str, tuple[int, ...]] = {"ttft_ns": (50, 95, 99), "duration_ns": (50, 95)}
 
 
 def parse_by(by: str | Sequence[str]) -> list[str]:
@@ -157,12 +158,23 @@ def stats(
     elif since is not None or until is not None or filter_args:
         raise TypeError("pass either filters= or filter keywords, not both")
     dialect = store.engine.dialect.name
-    base = _base(names, filters, dialect)
-    keys = [base.c[f"k{i}"] for i in range(len(names))]
+    fast = plan(names, filters)
     with store._errors("compute stats"), store.engine.connect() as conn:
-        totals = conn.execute(_totals(base, keys)).all()
-        pct = _percentiles(conn, base, keys)
-    out = [_row(names, tuple(r[: len(names)]), r._mapping, pct) for r in totals]
+        if fast is None:
+            base = _base(names, filters, dialect)
+            totals = _merge(_scan_totals(conn, base, len(names)))
+        else:
+            # the rollup's whole days, plus what it does not hold, summed live
+            live = _base(names, filters, dialect, fast.live())
+            totals = _merge(
+                rollup_totals(conn, names, filters, fast, dialect),
+                _scan_totals(conn, live, len(names)),
+            )
+        pct = pick(conn, names, filters, fast, totals, _PERCENTILES)
+        if pct is None:
+            base = _base(names, filters, dialect)
+            pct = _percentiles(conn, base, [base.c[f"k{i}"] for i in range(len(names))])
+    out = [_row(names, key, sums, pct) for key, sums in totals.items()]
     out.sort(
         key=lambda r: tuple((r[n] is not None, r[n] if r[n] is not None else "") for n in names)
     )
@@ -192,7 +204,12 @@ def _dimension(name: str, dialect: str, tag: ColumnElement[Any] | None) -> Colum
     return meta_value(dialect, name[5:] if name.startswith("meta.") else name)
 
 
-def _base(names: list[str], filters: Filters, dialect: str) -> FromClause:
+def _base(
+    names: list[str],
+    filters: Filters,
+    dialect: str,
+    also: ColumnElement[bool] | None = None,
+) -> FromClause:
     """One row per stream (per stream and tag when grouping by tag) with its group keys."""
     source: FromClause = streams
     tag: ColumnElement[Any] | None = None
@@ -219,6 +236,8 @@ def _base(names: list[str], filters: Filters, dialect: str) -> FromClause:
         c.duration_ns,
     ).select_from(source)
     conditions = filters.conditions(dialect)
+    if also is not None:
+        conditions.append(also)
     if conditions:
         query = query.where(and_(*conditions))
     return query.subquery("base")
@@ -228,9 +247,16 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.sum(case((condition, 1), else_=0))
 
 
+def _known(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.sum(case((value.is_not(None), 1), else_=0))
+
+
 def _totals(base: FromClause, keys: Sequence[ColumnElement[Any]]) -> Select[Any]:
+    """Per group, the partial sums the rollup also holds (see ``ROLLUP_VALUES``), from rows."""
     b = base.c
     generating = and_(b.ttft_ns.is_not(None), b.duration_ns.is_not(None), b.duration_ns > b.ttft_ns)
+    gen_tokens = and_(generating, b.output_tokens.is_not(None))
+    gen_chunks = and_(generating, b.chunk_count > 1)
     return select(
         *keys,
         func.count().label("streams"),
@@ -240,28 +266,53 @@ def _totals(base: FromClause, keys: Sequence[ColumnElement[Any]]) -> Select[Any]
         _count_if(b.status == "recording").label("recording"),
         func.sum(b.chunk_count).label("chunks"),
         *(func.sum(b[t]).label(t) for t in _TOKENS),
-        func.sum(case((b.input_tokens.is_not(None), b.input_tokens))).label("input_known"),
+        *(_known(b[t]).label(f"{t}_n") for t in _TOKENS),
         func.sum(case((b.input_tokens.is_not(None), func.coalesce(b.cached_tokens, 0)))).label(
             "cached_known"
         ),
         func.sum(b.cost_nanousd).label("cost_nanousd"),
         func.count(b.cost_nanousd).label("priced"),
         func.sum(b.cache_savings_nanousd).label("cache_savings_nanousd"),
+        func.count(b.cache_savings_nanousd).label("cache_savings_n"),
         func.sum(b.ttft_ns).label("ttft_sum"),
         func.count(b.ttft_ns).label("ttft_n"),
-        func.sum(
-            case((and_(generating, b.output_tokens.is_not(None)), b.duration_ns - b.ttft_ns))
-        ).label("gen_ns_tokens"),
-        func.sum(case((and_(generating, b.output_tokens.is_not(None)), b.output_tokens))).label(
-            "gen_tokens"
-        ),
-        func.sum(case((and_(generating, b.chunk_count > 1), b.duration_ns - b.ttft_ns))).label(
-            "gen_ns_chunks"
-        ),
-        func.sum(case((and_(generating, b.chunk_count > 1), b.chunk_count - 1))).label(
-            "gen_chunks"
-        ),
+        func.count(b.duration_ns).label("duration_n"),
+        func.sum(case((gen_tokens, b.duration_ns - b.ttft_ns))).label("gen_ns_tokens"),
+        func.sum(case((gen_tokens, b.output_tokens))).label("gen_tokens"),
+        _count_if(gen_tokens).label("gen_tokens_n"),
+        func.sum(case((gen_chunks, b.duration_ns - b.ttft_ns))).label("gen_ns_chunks"),
+        func.sum(case((gen_chunks, b.chunk_count - 1))).label("gen_chunks"),
+        _count_if(gen_chunks).label("gen_chunks_n"),
     ).group_by(*keys)
+
+
+_SUMS = (*ROLLUP_VALUES, "completed", "failures", "interrupted", "recording")
+
+
+def _scan_totals(
+    conn: Any, base: FromClause, width: int
+) -> list[tuple[tuple[Any, ...], dict[str, int]]]:
+    keys = [base.c[f"k{i}"] for i in range(width)]
+    out = []
+    for row in conn.execute(_totals(base, keys)):
+        m = row._mapping
+        out.append((tuple(row[:width]), {v: int(m[v] or 0) for v in _SUMS}))
+    return out
+
+
+def _merge(
+    *parts: list[tuple[tuple[Any, ...], dict[str, int]]],
+) -> dict[tuple[Any, ...], dict[str, int]]:
+    merged: dict[tuple[Any, ...], dict[str, int]] = {}
+    for part in parts:
+        for key, sums in part:
+            found = merged.get(key)
+            if found is None:
+                merged[key] = dict(sums)
+            else:
+                for v, n in sums.items():
+                    found[v] += n
+    return merged
 
 
 def _percentiles(
@@ -299,10 +350,6 @@ def _percentiles(
     return out
 
 
-def _int(value: Any) -> int | None:
-    return int(value) if value is not None else None
-
-
 def _ms(ns: Any) -> float | None:
     return round(float(ns) / 1e6, 3) if ns is not None else None
 
@@ -310,33 +357,39 @@ def _ms(ns: Any) -> float | None:
 def _row(
     names: list[str],
     key: tuple[Any, ...],
-    m: Any,
+    m: dict[str, int],
     pct: dict[tuple[Any, ...], dict[str, Any]],
 ) -> dict[str, Any]:
     item: dict[str, Any] = dict(zip(names, key, strict=True))
     item["group"] = key[0] if len(key) == 1 else list(key)
-    n = int(m["streams"])
-    failures = int(m["failures"])
-    cost = _int(m["cost_nanousd"])
-    savings = _int(m["cache_savings_nanousd"])
-    input_known, cached_known = _int(m["input_known"]), _int(m["cached_known"])
+
+    def known(value: str, count: str) -> int | None:
+        return m[value] if m[count] else None
+
+    n = m["streams"]
+    failures = m["failures"]
+    priced = m["priced"]
+    cost = known("cost_nanousd", "priced")
+    savings = known("cache_savings_nanousd", "cache_savings_n")
+    input_known = known("input_tokens", "input_tokens_n")
+    cached_known = m["cached_known"] if m["input_tokens_n"] else None
     p = pct.get(key, {})
-    gen_ns_tokens, gen_tokens = _int(m["gen_ns_tokens"]), _int(m["gen_tokens"])
-    gen_ns_chunks, gen_chunks = _int(m["gen_ns_chunks"]), _int(m["gen_chunks"])
-    ttft_n = int(m["ttft_n"])
+    gen_ns_tokens, gen_tokens = m["gen_ns_tokens"], known("gen_tokens", "gen_tokens_n")
+    gen_ns_chunks, gen_chunks = m["gen_ns_chunks"], m["gen_chunks"]
+    ttft_n = m["ttft_n"]
     item.update(
         streams=n,
-        completed=int(m["completed"]),
+        completed=m["completed"],
         failures=failures,
-        interrupted=int(m["interrupted"]),
-        recording=int(m["recording"]),
+        interrupted=m["interrupted"],
+        recording=m["recording"],
         failure_rate=round(failures / n, 6) if n else None,
-        chunks=_int(m["chunks"]),
-        **{t: _int(m[t]) for t in _TOKENS},
+        chunks=m["chunks"],
+        **{t: known(t, f"{t}_n") for t in _TOKENS},
         cost=Decimal(cost) / _NANO if cost is not None else None,
         cost_nanousd=cost,
-        priced=int(m["priced"]),
-        unpriced=n - int(m["priced"]),
+        priced=priced,
+        unpriced=n - priced,
         cache_hit_ratio=round(cached_known / input_known, 6)
         if input_known and cached_known is not None
         else None,
@@ -345,7 +398,7 @@ def _row(
         ttft_ms_p50=_ms(p.get("ttft_ns_p50")),
         ttft_ms_p95=_ms(p.get("ttft_ns_p95")),
         ttft_ms_p99=_ms(p.get("ttft_ns_p99")),
-        mean_ttft_ms=_ms(int(m["ttft_sum"]) / ttft_n) if ttft_n else None,
+        mean_ttft_ms=_ms(m["ttft_sum"] / ttft_n) if ttft_n else None,
         duration_ms_p50=_ms(p.get("duration_ns_p50")),
         duration_ms_p95=_ms(p.get("duration_ns_p95")),
         output_tokens_per_s=round(gen_tokens * 1e9 / gen_ns_tokens, 3)

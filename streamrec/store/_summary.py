@@ -20,7 +20,7 @@ from ._schema import streams
 if TYPE_CHECKING:
     from ..projection import StreamState
 
-__all__ = ["cache_savings_nanousd", "fit_row", "summary_row"]
+__all__ = ["cache_savings_nanousd", "day_of", "fit_row", "summary_row"]
 
 # keys of StreamState.metadata that are the recording's name and tags, not user metadata
 _RESERVED = ("name", "tags")
@@ -42,6 +42,15 @@ def _problem_free(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def day_of(started_at: datetime | None) -> str | None:
+    """``streams.day``: the UTC calendar day a stream started, as the rollup keys it."""
+    if started_at is None:
+        return None
+    if started_at.tzinfo is not None:
+        started_at = started_at.astimezone(timezone.utc)
+    return started_at.strftime("%Y-%m-%d")
 
 
 def fit_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +100,7 @@ def fit_row(row: dict[str, Any]) -> dict[str, Any]:
 def summary_row(state: StreamState, last_seq: int) -> dict[str, Any]:
     """The read-model row for ``state`` (whose last event had ``last_seq``)."""
     meta = state.cost_metadata
+    started_at = _when(state.start_time)
     return fit_row(
         {
             "stream_id": state.stream_id,
@@ -101,7 +111,8 @@ def summary_row(state: StreamState, last_seq: int) -> dict[str, Any]:
             "requested_model": state.requested_model,
             "model": state.model,
             "status": state.status,
-            "started_at": _when(state.start_time),
+            "started_at": started_at,
+            "day": day_of(started_at),
             "ended_at": _when(state.end_time),
             "ttft_ns": state.time_to_first_chunk_ns,
             "duration_ns": state.duration_ns,
