@@ -46,11 +46,12 @@ def pg_schema(prefix: str = "streamrec_t_") -> Iterator[str]:
 
     Dropping it drops every grant made in it; the cluster-wide role ``streamrec
     sql`` runs as (created by ``Store.grant_reader`` / ``streamrec db upgrade``)
-    goes too once nothing else uses it, unless it was there before this session.
+    goes too once no grant needs it, unless the cluster used it before this
+    session (``reader_role_in_use``).
     """
     schema = f"{prefix}{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL)
-    reader_role_was_there()  # asked before any test of this session can create it
+    reader_role_in_use()  # asked before any test of this session can grant it
     with admin.begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     try:
@@ -63,22 +64,32 @@ def pg_schema(prefix: str = "streamrec_t_") -> Iterator[str]:
 
 
 @functools.cache
-def reader_role_was_there() -> bool:
-    """Whether the reader role existed before this session's first schema (then it is not ours)."""
+def reader_role_in_use() -> bool:
+    """Whether, before this session's first schema, a grant somewhere needed the reader role.
+
+    Then the cluster has a user of it (a real ``streamrec db upgrade``, or another
+    test run under way) and the suite leaves the role alone. A role that nothing
+    needs is a leftover of earlier runs (``grant_reader`` creates and grants at
+    once) and goes like the one this session creates.
+    """
     admin = create_engine(PG_URL)
     try:
         with admin.connect() as conn:
-            found = conn.execute(
-                text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": READER_ROLE}
-            ).scalar()
+            grants = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_shdepend d JOIN pg_roles r ON d.refobjid = r.oid "
+                    "WHERE r.rolname = :r"
+                ),
+                {"r": READER_ROLE},
+            ).scalar_one()
     finally:
         admin.dispose()
-    return found is not None
+    return bool(grants)
 
 
 def _drop_reader_role(admin: Engine) -> None:
     """Drop the reader role unless a grant still needs it (another test's, or another run's)."""
-    if reader_role_was_there():
+    if reader_role_in_use():
         return
     with admin.begin() as conn:
         # the lock grant_reader takes: a grant either comes first (and keeps the role)

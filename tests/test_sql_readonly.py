@@ -23,7 +23,7 @@ from streamrec.errors import ReadOnlyQueryError, StoreError
 from streamrec.store import READER_ROLE
 
 from .chunks import record_texts, text_stream
-from .conftest import PG_URL, pg_schema, reader_role_was_there
+from .conftest import PG_URL, pg_schema, reader_role_in_use
 
 REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 
@@ -267,9 +267,9 @@ def test_the_suite_leaves_no_reader_role_behind() -> None:
         exists, grants = _reader_role()
         assert exists and grants >= 3  # usage on the schema, its tables, default privileges
     exists, grants = _reader_role()
-    # it stays only where it was there before this session, or another test run
-    # on this cluster (a developer's, at the same time) still holds a grant
-    assert not exists or reader_role_was_there() or grants > 0
+    # it stays only where the cluster used it before this session, or another
+    # test run on this cluster (a developer's, at the same time) holds a grant
+    assert not exists or reader_role_in_use() or grants > 0
 
 
 @pytest.mark.postgres
