@@ -629,9 +629,12 @@ class Store:
         """
         recovered = []
         now = utcnow()
-        for row in self.streams(status="recording"):
+        rows = self.streams(status="recording")
+        # every store open asks: one read of the first events, not one per stream
+        firsts = self._first_events([row["stream_id"] for row in rows])
+        for row in rows:
             stream_id = row["stream_id"]
-            started = self.event(stream_id, 0)
+            started = firsts.get(stream_id)
             payload = started.model() if started else None
             host, pid = getattr(payload, "host", None), getattr(payload, "pid", None)
             if host == socket.gethostname() and pid is not None:
@@ -652,6 +655,17 @@ class Store:
                 raise  # the store cannot be written: say so, not "0 recovered"
             recovered.append(stream_id)
         return recovered
+
+    def _first_events(self, stream_ids: Sequence[str]) -> dict[str, StoredEvent]:
+        found: dict[str, StoredEvent] = {}
+        with self._errors("read events"), self.engine.connect() as conn:
+            for start in range(0, len(stream_ids), 500):
+                chunk = stream_ids[start : start + 500]
+                query = select(events).where(events.c.seq == 0, events.c.stream_id.in_(chunk))
+                for row in conn.execute(query):
+                    event = stored_event(row)
+                    found[event.stream_id] = event
+        return found
 
     def event(self, stream_id: str, seq: int) -> StoredEvent | None:
         """One event of a stream by its seq (0 is ``stream.started``); None if absent."""
