@@ -221,3 +221,60 @@ def test_empty_string_and_null_stay_apart(rollup_store: Store) -> None:
     _apply(rollup_store, ops)
     rows = rollup_store.stats("name")
     assert [(r["name"], r["streams"]) for r in rows] == [(None, 1), ("", 1)]
+
+
+def _plain(**values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(
+        ["name", "provider", "api", "requested_model", "model", "started", "ttft_ns"]
+    )
+    row.update(
+        dict.fromkeys(
+            [
+                "duration_ns",
+                "input_tokens",
+                "cached_tokens",
+                "cache_write_tokens",
+                "output_tokens",
+                "reasoning_tokens",
+                "cost_nanousd",
+                "cache_savings_nanousd",
+            ]
+        )
+    )
+    row.update(status="completed", chunk_count=0)
+    row.update(values)
+    return row
+
+
+def test_pages_sorted_by_any_column_never_overlap(rollup_store: Store) -> None:
+    counts = [5, 3, 5, 1, 9, 3]
+    _apply(rollup_store, [("insert", _plain(chunk_count=n)) for n in counts])
+    # ascending chunks, ties by id ascending: s3(1) s1(3) s5(3) s0(5) s2(5) s4(9)
+    pages = [
+        [
+            r["stream_id"]
+            for r in rollup_store.streams(sort="chunks", descending=False, limit=2, offset=o)
+        ]
+        for o in (0, 2, 4)
+    ]
+    assert pages == [["s3", "s1"], ["s5", "s0"], ["s2", "s4"]]
+    newest = [r["stream_id"] for r in rollup_store.streams(limit=2, offset=1)]
+    assert newest == ["s4", "s3"]
+    with pytest.raises(ValueError, match="sort must be one of"):
+        rollup_store.streams(sort="payload")
+
+
+def test_choices_come_from_the_rollup_and_the_streams_still_recording(rollup_store: Store) -> None:
+    _apply(
+        rollup_store,
+        [
+            ("insert", _plain(provider="openai", api="openai.responses", model="gpt-x")),
+            ("insert", _plain(provider="", api=None, model="m2", status="failed")),
+            ("insert", _plain(provider="google", model="gem", status="recording")),
+        ],
+    )
+    assert rollup_store.choices() == {
+        "provider": ["google", "openai"],
+        "api": ["openai.responses"],
+        "model": ["gem", "gpt-x", "m2"],
+    }

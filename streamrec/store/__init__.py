@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ._portable import export_lines, import_lines
     from ._sql import READER_ROLE
     from ._stats import DIMENSIONS, GROUPS, STAT_FIELDS, parse_by, stats
-    from ._store import Store, as_store, default_store
+    from ._store import SORTS, Store, as_store, default_store
     from ._summary import summary_row
     from ._writer import Writer
 
@@ -23,6 +23,7 @@ __all__ = [
     "ENV_VAR",
     "GROUPS",
     "READER_ROLE",
+    "SORTS",
     "STAT_FIELDS",
     "TIME_FORMS",
     "Filters",
@@ -50,6 +51,7 @@ __getattr__, __dir__ = exports(
         "ENV_VAR": "._engine",
         "GROUPS": "._stats",
         "READER_ROLE": "._sql",
+        "SORTS": "._store",
         "STAT_FIELDS": "._stats",
         "TIME_FORMS": "._filters",
         "Filters": "._filters",

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, Date, and_, case, cast, func, or_, select
 from ._filters import Filters
 from ._schema import ROLLUP_KEYS, ROLLUP_VALUES, stream_rollup, streams
 
-__all__ = ["PERCENTILE_GROUPINGS", "Plan", "pick", "plan", "rollup_totals"]
+__all__ = ["PERCENTILE_GROUPINGS", "Plan", "choices", "pick", "plan", "rollup_totals"]
 
 _ROLLED = frozenset({"day", "week", "month", "model", "provider", "api", "name", "status"})
 PERCENTILE_GROUPINGS = (frozenset({"model"}), frozenset({"day"}), frozenset({"day", "model"}))
@@ -214,3 +214,16 @@ def _bound(when: datetime, dialect: str) -> Any:
     if dialect == "sqlite":
         return when.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
     return when
+
+
+def choices(conn: Any) -> dict[str, list[str]]:
+    """Distinct providers, apis and models: the rollup's keys and the streams still recording."""
+    c = streams.c
+    out: dict[str, set[str]] = {"provider": set(), "api": set(), "model": set()}
+    for key in out:
+        rolled = select(_key(key)).distinct()
+        live = select(c[key]).where(c.status == "recording").distinct()
+        for (value,) in conn.execute(rolled.union(live)):
+            if value:
+                out[key].add(value)
+    return {key: sorted(values) for key, values in out.items()}

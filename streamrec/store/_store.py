@@ -47,7 +47,24 @@ from ._summary import fit_row, summary_row
 if TYPE_CHECKING:
     from ..projection import StreamState
 
-__all__ = ["Progress", "Store", "as_store", "default_store"]
+__all__ = ["SORTS", "Progress", "Store", "as_store", "default_store"]
+
+SORTS = {
+    # "started" is the primary key, which sorts as the start time (UUIDv7)
+    "started": "stream_id",
+    "status": "status",
+    "model": "model",
+    "provider": "provider",
+    "api": "api",
+    "chunks": "chunk_count",
+    "input": "input_tokens",
+    "output": "output_tokens",
+    "cost": "cost_nanousd",
+    "ttft": "ttft_ns",
+    "duration": "duration_ns",
+    "name": "name",
+}
+"""``Store.streams(sort=…)`` keys and the ``streams`` column each orders by."""
 
 _APPEND_BUSY_TIMEOUT_MS = 1000
 # SQLite errors that are about the statement or the file, not a passing lock or outage
@@ -472,6 +489,9 @@ class Store:
         self,
         *,
         limit: int | None = None,
+        offset: int = 0,
+        sort: str = "started",
+        descending: bool = True,
         filters: Filters | None = None,
         status: str | Sequence[str] | None = None,
         model: str | None = None,
@@ -480,7 +500,13 @@ class Store:
         fingerprint: str | None = None,
         **filter_args: Any,
     ) -> list[dict[str, Any]]:
-        """Read-model rows, newest first, optionally filtered (see ``Filters.of``)."""
+        """Read-model rows, newest first unless ``sort`` names another of ``SORTS``, optionally
+        filtered (see ``Filters.of``); ``limit`` and ``offset`` cut a page in the database.
+
+        Ties (and NULLs) are broken by id, so consecutive pages never overlap or skip.
+        """
+        if sort not in SORTS:
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
         if filters is None:
             filters = Filters.of(
                 status=list(status)
@@ -492,14 +518,26 @@ class Store:
                 fingerprint=fingerprint,
                 **filter_args,
             )
-        query = select(streams).order_by(streams.c.stream_id.desc())
+        column = streams.c[SORTS[sort]]
+        tie = streams.c.stream_id.desc() if descending else streams.c.stream_id.asc()
+        order = [column.desc() if descending else column.asc()]
+        query = select(streams).order_by(*order, *([] if sort == "started" else [tie]))
         conditions = filters.conditions(self.engine.dialect.name)
         if conditions:
             query = query.where(*conditions)
         if limit:
             query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
         with self._errors("list streams"), self.engine.connect() as conn:
             return [stream_row(r) for r in conn.execute(query).all()]
+
+    def choices(self) -> dict[str, list[str]]:
+        """Every provider, api and model the store holds: from the rollup, not a scan."""
+        from ._rollup import choices
+
+        with self._errors("list filter values"), self.engine.connect() as conn:
+            return choices(conn)
 
     def stats(
         self,

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,7 +26,6 @@ from starlette.templating import Jinja2Templates
 from ..errors import FilterError, StoreError, UnknownStream
 from ..replay import replay_async
 from ..store import Store
-from ..store._schema import streams
 from ._data import (
     SORTS,
     chunk_texts,
@@ -44,7 +42,6 @@ __all__ = ["ui_app"]
 _HERE = Path(__file__).parent
 #: replay speeds the page offers (0 = instant)
 _CHOICES_TTL_S = 60.0
-_CHOICES_FROM = 5000
 SPEEDS = (("1", "as recorded"), ("2", "2x faster"), ("10", "10x faster"), ("0", "instant"))
 
 
@@ -108,24 +105,14 @@ def ui_app(store: Store) -> Starlette:
         listing = list_streams(store, form.filters(), sort=sort, descending=descending, page=page)
         return JSONResponse(listing.as_json())
 
-    # the providers, apis and models offered in the filter menus: those of the most recent
-    # streams (a DISTINCT over a million rows is a full scan; the newest rows are an index
-    # walk), read at most once a minute
+    # the providers, apis and models offered in the filter menus: every one the store holds,
+    # from the rollup (a DISTINCT over a million streams would be a full scan), read at
+    # most once a minute
     choices: dict[str, Any] = {"at": -_CHOICES_TTL_S, "values": {}}
 
     def _choices(form: FilterForm) -> dict[str, list[str]]:
         if time.monotonic() - choices["at"] > _CHOICES_TTL_S:
-            recent = (
-                select(streams.c.provider, streams.c.api, streams.c.model)
-                .order_by(streams.c.stream_id.desc())
-                .limit(_CHOICES_FROM)
-            )
-            with store._errors("list filter values"), store.engine.connect() as conn:
-                rows = conn.execute(recent).all()
-            choices["values"] = {
-                key: {str(r[i]) for r in rows if r[i]}
-                for i, key in enumerate(("provider", "api", "model"))
-            }
+            choices["values"] = {k: set(v) for k, v in store.choices().items()}
             choices["at"] = time.monotonic()
         # what the form asks for is always on offer, recent or not
         return {

@@ -10,16 +10,14 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-
 from ..events import EventKind, StoredEvent
 from ..projection import Projector, StreamState
+from ..store import SORTS as STORE_SORTS
 from ..store import Filters, Store
-from ..store._schema import streams
 
 __all__ = [
     "PAGE_SIZE",
@@ -34,21 +32,8 @@ __all__ = [
 
 PAGE_SIZE = 50
 _NANO = Decimal(1_000_000_000)
-# sort key -> column; "started" is the primary key, which sorts as the start time (UUIDv7)
-SORTS: dict[str, Any] = {
-    "started": streams.c.stream_id,
-    "status": streams.c.status,
-    "model": streams.c.model,
-    "provider": streams.c.provider,
-    "api": streams.c.api,
-    "chunks": streams.c.chunk_count,
-    "input": streams.c.input_tokens,
-    "output": streams.c.output_tokens,
-    "cost": streams.c.cost_nanousd,
-    "ttft": streams.c.ttft_ns,
-    "duration": streams.c.duration_ns,
-    "name": streams.c.name,
-}
+SORTS = tuple(STORE_SORTS)
+"""The list's sort keys (``Store.streams(sort=…)``)."""
 #: the events list shows at most this many rows; the timeline always has every chunk
 EVENT_ROWS = 2000
 
@@ -122,34 +107,22 @@ def list_streams(
     No total count: counting a million rows on every poll costs more than the
     page itself; one extra row tells whether there is a next page.
     """
-    column = SORTS.get(sort, SORTS["started"])
-    order = column.desc() if descending else column.asc()
-    # ties (and NULLs) broken by id, so pages never overlap or skip
-    tie = streams.c.stream_id.desc() if descending else streams.c.stream_id.asc()
-    query = (
-        select(streams)
-        .where(*filters.conditions(store.engine.dialect.name))
-        .order_by(*([order] if column is streams.c.stream_id else [order, tie]))
-    )
+    sort = sort if sort in SORTS else "started"
     page = max(page, 1)
-    query = query.limit(page_size + 1).offset((page - 1) * page_size)
-    with store._errors("list streams"), store.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query).all()]
+    rows = store.streams(
+        filters=filters,
+        sort=sort,
+        descending=descending,
+        limit=page_size + 1,
+        offset=(page - 1) * page_size,
+    )
     return Listing(
-        rows=[_row(_utc(r)) for r in rows[:page_size]],
+        rows=[_row(r) for r in rows[:page_size]],
         page=page,
         has_next=len(rows) > page_size,
-        sort=sort if sort in SORTS else "started",
+        sort=sort,
         descending=descending,
     )
-
-
-def _utc(row: dict[str, Any]) -> dict[str, Any]:
-    for key in ("started_at", "ended_at"):
-        when = row.get(key)
-        if isinstance(when, datetime) and when.tzinfo is None:
-            row[key] = when.replace(tzinfo=timezone.utc)  # SQLite gives naive UTC back
-    return row
 
 
 # -- one stream ---------------------------------------------------------------------------
@@ -315,7 +288,7 @@ def stream_view(store: Store, stream_id: str) -> dict[str, Any]:
     response = getattr(last, "response", None) or None
     same = (
         [
-            _row(_utc(r))
+            _row(r)
             for r in store.streams(fingerprint=state.fingerprint, limit=21)
             if r["stream_id"] != stream_id
         ][:20]
