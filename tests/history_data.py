@@ -22,6 +22,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import text
+
 from streamrec import Store
 from streamrec.events import (
     EventKind,
@@ -31,8 +33,10 @@ from streamrec.events import (
     StreamInterrupted,
     StreamStarted,
 )
+from streamrec.migrations.versions import hist04_rollup
 from streamrec.projection import project
 from streamrec.store import summary_row
+from streamrec.store._schema import ROLLUP_KEYS, ROLLUP_VALUES, stream_rollup
 
 from .chunks import usage_body
 
@@ -177,3 +181,23 @@ def populate(store: Store) -> dict[str, list[str]]:
             )
         )
     return ids
+
+
+def expected_rollup(store: Store) -> set[tuple[Any, ...]]:
+    """What ``stream_rollup`` must hold: hist04's backfill query over ``streams`` now."""
+    query = hist04_rollup._backfill().split("\n", 1)[1]  # the SELECT under the INSERT
+    with store.engine.connect() as conn:
+        return {
+            tuple(int(x) if i > 7 else x for i, x in enumerate(r))
+            for r in conn.execute(text(query))
+        }
+
+
+def rollup_rows(store: Store) -> set[tuple[Any, ...]]:
+    """What ``stream_rollup`` holds."""
+    columns = [*ROLLUP_KEYS, "status", "nulls", *ROLLUP_VALUES]
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            stream_rollup.select().with_only_columns(*(stream_rollup.c[c] for c in columns))
+        )
+        return {tuple(r) for r in rows}

@@ -22,6 +22,8 @@ from streamrec.store._schema import events as events_table
 from streamrec.store._schema import metadata
 from streamrec.store._schema import streams as streams_table
 
+from .history_data import expected_rollup, rollup_rows
+
 
 def test_exactly_one_head() -> None:
     heads = ScriptDirectory.from_config(_config()).get_heads()
@@ -202,6 +204,22 @@ def test_every_earlier_revision_upgrades_with_its_data(
             r["stream_id"]: r["status"] for r in streams_rows
         }
         assert store.verify() == []
+        assert rollup_rows(store) == expected_rollup(store)
+
+
+def test_an_upgrade_that_fills_its_columns_in_sql_does_not_rebuild(
+    recorded_at_head: Any, tmp_path: Path
+) -> None:
+    """hist04 backfills ``day`` and the rollup itself: a million streams' rows are not refolded."""
+    events_rows, streams_rows = recorded_at_head
+    url = f"sqlite:///{tmp_path}/old.db"
+    tampered = [{**r, "name": "left as it was"} for r in streams_rows]
+    _fill(url, "hist03", events_rows, tampered)
+    with Store(url, migrate=True) as store:
+        rows = store.streams()
+        assert {r["name"] for r in rows} == {"left as it was"}
+        assert all(r["day"] == r["started_at"].strftime("%Y-%m-%d") for r in rows)
+        assert rollup_rows(store) == expected_rollup(store)
 
 
 @pytest.mark.parametrize("revision", _revisions())

@@ -15,14 +15,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert, text, update
+from sqlalchemy import delete, insert, update
 
 from streamrec import Store
-from streamrec.migrations.versions import hist04_rollup
 from streamrec.store._filters import Filters
-from streamrec.store._schema import ROLLUP_KEYS, ROLLUP_VALUES, stream_rollup, streams
+from streamrec.store._schema import streams
 from streamrec.store._stats import _base, _merge, _percentiles, _row, _scan_totals
 from streamrec.store._summary import day_of
+
+from .history_data import expected_rollup, rollup_rows
 
 T0 = datetime(2026, 11, 28, tzinfo=timezone.utc)
 STATUSES = ("completed", "failed", "interrupted", "recording")
@@ -96,24 +97,6 @@ def _apply(store: Store, ops: list[Any]) -> None:
                     ids.remove(sid)
 
 
-def _expected_rollup(store: Store) -> set[tuple[Any, ...]]:
-    query = hist04_rollup._backfill().split("\n", 1)[1]  # the SELECT under the INSERT
-    with store.engine.connect() as conn:
-        return {
-            tuple(int(x) if i > 7 else x for i, x in enumerate(r))
-            for r in conn.execute(text(query))
-        }
-
-
-def _rollup(store: Store) -> set[tuple[Any, ...]]:
-    columns = [*ROLLUP_KEYS, "status", "nulls", *ROLLUP_VALUES]
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            stream_rollup.select().with_only_columns(*(stream_rollup.c[c] for c in columns))
-        )
-        return {tuple(r) for r in rows}
-
-
 def _scan_stats(store: Store, names: list[str], filters: Filters) -> list[dict[str, Any]]:
     """``stats`` by the full scan alone: the definition the rollup must reproduce."""
     dialect = store.engine.dialect.name
@@ -171,9 +154,9 @@ def test_rollup_and_stats_equal_the_full_scan(
     store = rollup_store
     with store._write_engine().begin() as conn:
         conn.execute(delete(streams))
-    assert _rollup(store) == set()  # the delete trigger emptied it
+    assert rollup_rows(store) == set()  # the delete trigger emptied it
     _apply(store, ops)
-    assert _rollup(store) == _expected_rollup(store)
+    assert rollup_rows(store) == expected_rollup(store)
     for names, f in checks:
         filters = Filters.of(**f)
         assert store.stats(names, filters=filters) == _scan_stats(store, names, filters), (names, f)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, inspect, text
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["HEAD_REVISION", "current_revision", "head_revision", "upgrade"]
+__all__ = ["HEAD_REVISION", "current_revision", "head_revision", "needs_rebuild", "upgrade"]
 
 _HERE = Path(__file__).resolve().parent
 HEAD_REVISION = "hist04"
@@ -62,3 +62,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     with _LOCK:
         command.upgrade(_config(engine), revision)
+
+
+def needs_rebuild(before: str, after: str | None) -> bool:
+    """Whether going from ``before`` to ``after`` leaves read-model rows only a rebuild can fill.
+
+    A revision that fills what it adds in SQL says so with ``REBUILDS_READ_MODEL
+    = False``: rebuilding a million streams' rows from their events takes hours,
+    and nothing would change.
+    """
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_config())
+    return any(
+        getattr(revision.module, "REBUILDS_READ_MODEL", True)
+        for revision in script.iterate_revisions(after or "head", before)
+        if revision.revision != before
+    )

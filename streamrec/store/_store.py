@@ -249,13 +249,14 @@ class Store:
         A database that held streams at an earlier revision gets its read model
         rebuilt from the events afterwards: the read model is a projection, and a
         revision that adds a column (or changes what one means) has no other way
-        to fill it for old rows that ``verify`` would accept.
+        to fill it for old rows that ``verify`` would accept, unless the revision
+        fills it itself in SQL (``migrations.needs_rebuild``).
         """
         with self._errors("upgrade the schema"):
             before = migrations.current_revision(self.engine)
             migrations.upgrade(self._write_engine(), revision)
             after = migrations.current_revision(self.engine)
-        if before is not None and after != before:
+        if before is not None and after != before and migrations.needs_rebuild(before, after):
             self.rebuild()
 
     def _write_engine(self) -> Engine:

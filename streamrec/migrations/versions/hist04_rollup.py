@@ -36,6 +36,9 @@ down_revision = "hist03"
 branch_labels = None
 depends_on = None
 
+# everything added is filled here in SQL: no rebuild of the read model from the events
+REBUILDS_READ_MODEL = False
+
 KEYS = ("day", "provider", "api", "requested_model", "model", "name")
 _KEY_TYPES = {
     "day": sa.String(10),
