@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChunkPayload",
+    "ChunkRow",
+    "ChunkTuple",
     "ClientMessage",
     "EventKind",
     "SSEEvent",
@@ -41,6 +43,7 @@ __all__ = [
     "dumps",
     "new_stream_id",
     "request_fingerprint",
+    "utc_from_ns",
     "utcnow",
 ]
 
@@ -101,6 +104,81 @@ class StoredEvent:
             # UTF-8, kept exactly); the standard parser takes them
             payload = model.model_validate(json.loads(self.payload))
         return payload
+
+
+#: a chunk as the live path hands it over: (stream_id, seq, t_ns, wall_ns, payload, event);
+#: ``wall_ns`` is ``time.time_ns()``. Nothing else is allocated per chunk on that path.
+ChunkTuple = tuple[str, int, int, int, str, str | None]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def utc_from_ns(wall_ns: int) -> datetime:
+    """``time.time_ns()`` as the aware UTC datetime ``datetime.now(timezone.utc)`` gives
+    (microseconds, truncated as it does), exactly: no float on the way."""
+    return _EPOCH + timedelta(microseconds=wall_ns // 1000)
+
+
+class ChunkRow(StoredEvent):
+    """A chunk's row as the live path makes it: one tuple, read through the row's fields.
+
+    A ``StoredEvent`` fills eight frozen slots (``object.__setattr__`` each, most
+    of a chunk's cost on the live stream's path); this row fills one, and keeps
+    the wall clock as ``time.time_ns()`` until ``recorded_at`` is read (by the
+    writer's thread, or the fold). It is a ``StoredEvent`` in every other way.
+    The recorder hands the writer the bare tuple (``ChunkTuple``); the row is
+    made from it off the live path (``from_tuple``).
+    """
+
+    __slots__ = ("_row",)
+    _row: ChunkTuple
+    # the same for every chunk row: class attributes, no write on the live path
+    kind = EventKind.CHUNK
+    position = None
+    size_estimate: int | None = None
+    """What the writer counts against its buffer bound (None: the payload's length)."""
+
+    def __init__(
+        self, stream_id: str, seq: int, t_ns: int, wall_ns: int, payload: str, event: str | None
+    ) -> None:
+        object.__setattr__(self, "_row", (stream_id, seq, t_ns, wall_ns, payload, event))
+
+    @classmethod
+    def from_tuple(cls, row: ChunkTuple) -> ChunkRow:
+        """The row of ``(stream_id, seq, t_ns, wall_ns, payload, event)``."""
+        made = object.__new__(cls)
+        object.__setattr__(made, "_row", row)
+        return made
+
+    @property
+    def stream_id(self) -> str:
+        """The stream's id."""
+        return self._row[0]
+
+    @property
+    def seq(self) -> int:
+        """The chunk's place in its stream."""
+        return self._row[1]
+
+    @property
+    def t_ns(self) -> int:
+        """Monotonic nanoseconds since the stream's start."""
+        return self._row[2]
+
+    @property
+    def recorded_at(self) -> datetime:
+        """The UTC wall clock when the chunk arrived."""
+        return utc_from_ns(self._row[3])
+
+    @property
+    def payload(self) -> str:
+        """The chunk's wire text, verbatim."""
+        return self._row[4]
+
+    @property
+    def event(self) -> str | None:
+        """The SSE event name the wire carried, if any."""
+        return self._row[5]
 
 
 # The payload models are pydantic, which costs a CLI start ~100 ms; the rows, kinds and

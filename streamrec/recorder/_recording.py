@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from ..errors import RecorderError, StoreError, StoreWarning
 from ..events import (
+    ChunkRow,
+    ChunkTuple,
     EventKind,
     SSEEvent,
     StoredEvent,
@@ -42,7 +44,15 @@ from ..projection import (
 from ..store import Store, as_store, summary_row
 from ._attribution import check_metadata
 from ._redact import Redact, redact_text, safe_headers, scrub
-from ._wire import ChunkRow, DeferredChunk, is_sdk_type, sdk_part, to_wire
+from ._wire import (
+    AS_IS,
+    AS_IS_UNLESS_EXTRA_TYPE,
+    DeferredChunk,
+    sdk_mode,
+    sdk_modes,
+    sdk_part,
+    to_wire,
+)
 
 __all__ = ["DURABILITIES", "Durability", "Recording"]
 
@@ -67,6 +77,12 @@ Durability = Literal["group", "chunk"]
 #: SIGKILL loses at most the events of the last interval; ``chunk``: each chunk is
 #: committed before the consumer gets it (nothing handed over is lost on SIGKILL)
 DURABILITIES: tuple[str, ...] = ("group", "chunk")
+
+# the live path's calls, bound once (module globals: no attribute lookups per chunk)
+_new = object.__new__
+_put = object.__setattr__
+_mono = time.monotonic_ns
+_wall = time.time_ns
 
 _WARNED_LOCK = threading.Lock()
 _WARNED: set[str] = set()  # stores already warned about (unavailable or unusable), by URL
@@ -110,13 +126,15 @@ class Recording:
         self.finished = False
         self._reported = False
         self._writer: Any = None
-        self._submit: Any = None  # the writer's ``submit``, looked up once
+        self._submit: Any = None  # the writer's ``submit`` and ``submit_row``, looked up once
+        self._submit_row: Any = None
         self._dump_with = (api, self._problem)  # how a deferred SDK chunk is dumped
+        self._modes = sdk_modes(api)  # per class of chunk objects: what is stored of them
         self._store: Store | None = None
         self._projector = Projector(self.stream_id)
         # events not yet folded: the fold (JSON decode, reducer, state writes) is most of a
         # chunk's cost, so it runs when the state is read, not on the live stream's path
-        self._unfolded: list[StoredEvent] = []
+        self._unfolded: list[StoredEvent | ChunkTuple] = []
         self._seq = 0
         self._t0 = time.monotonic_ns()
         self._response: dict[str, Any] | None = None
@@ -169,6 +187,7 @@ class Recording:
             )
         self._writer = self._store.writer
         self._submit = self._writer.submit
+        self._submit_row = self._writer.submit_row
         self._writer.listen(self.stream_id, self._on_storage_failure)
 
     def _started_json(self, started: StreamStarted) -> str:
@@ -200,26 +219,51 @@ class Recording:
         """Record one chunk as received (folded into ``state`` when that is next read)."""
         if self.storage_error is not None:
             self._check_strict()
-        if self._redact.chunk is None:
-            if type(chunk) is SSEEvent:  # what the transports and the proxy hand over
-                self._push(chunk.data, chunk.event)
-                return
-            if is_sdk_type(type(chunk)):
+        cls = type(chunk)
+        if self._redact.chunk is None and (
+            cls is SSEEvent or (mode := self._modes.get(cls) or sdk_mode(cls, self.api))
+        ):
+            # the live path of every chunk the transports, the proxy and SDK streams hand
+            # over: a row and two appends, and one call of ours (the writer's)
+            seq = self._seq
+            if cls is SSEEvent:
+                # a bare tuple: nothing the garbage collector keeps tracking (with thousands
+                # of rows alive, tracked ones made its collections most of a chunk's cost)
+                t_ns = _mono() - self._t0
+                bare = (self.stream_id, seq, t_ns, _wall(), chunk.data, chunk.event)
+                self._seq = seq + 1
+                self._unfolded.append(bare)
+                if self._submit_row is not None:
+                    try:
+                        self._submit_row(bare)
+                    except Exception as exc:  # the live stream goes on whatever the store does
+                        self._on_storage_failure(exc)
+            else:
                 # an SDK object: what is stored is chosen now (seq stays gapless); its wire
                 # JSON is made on the writer's thread, or by the next state read
-                part = sdk_part(chunk, self.api)
-                if part is not None:
-                    self._queue(
-                        DeferredChunk(
-                            self.stream_id,
-                            self._seq,
-                            time.monotonic_ns() - self._t0,
-                            time.time_ns(),
-                            part,
-                            self._dump_with,
-                        )
-                    )
-                return
+                if mode == AS_IS:
+                    part = chunk
+                elif mode == AS_IS_UNLESS_EXTRA_TYPE:
+                    extra = getattr(chunk, "__pydantic_extra__", None)
+                    part = chunk if not extra or "type" not in extra else None
+                else:
+                    part = None
+                if part is None:
+                    part = sdk_part(chunk, self.api)
+                    if part is None:
+                        return
+                row = _new(DeferredChunk)  # shared by the writer and the fold: dumped once
+                how = self._dump_with
+                _put(row, "_row", (self.stream_id, seq, _mono() - self._t0, _wall(), part, how))
+                _put(row, "_wire", None)
+                self._seq = seq + 1
+                self._unfolded.append(row)
+                if self._submit is not None:
+                    try:
+                        self._submit(row)
+                    except Exception as exc:  # the live stream goes on whatever the store does
+                        self._on_storage_failure(exc)
+            return
         try:
             wire = to_wire(chunk, self.api)
         except Exception as exc:  # never into the consumer's loop: keep what we can
@@ -344,24 +388,14 @@ class Recording:
         return self._emit(kind, payload, terminal=True)
 
     def _push(self, payload: str, name: str | None) -> None:
-        """The live path of a chunk: its row, queued; the fold waits for a state read."""
-        self._queue(
-            ChunkRow(
-                self.stream_id,
-                self._seq,
-                time.monotonic_ns() - self._t0,
-                time.time_ns(),
-                payload,
-                name,
-            )
-        )
-
-    def _queue(self, event: StoredEvent) -> None:
-        self._seq += 1
-        self._unfolded.append(event)
-        if self._submit is not None:
+        """The live path of a chunk: its bare row, queued; the fold waits for a state read."""
+        seq = self._seq
+        bare = (self.stream_id, seq, _mono() - self._t0, _wall(), payload, name)
+        self._seq = seq + 1
+        self._unfolded.append(bare)
+        if self._submit_row is not None:
             try:
-                self._submit(event)
+                self._submit_row(bare)
             except Exception as exc:  # the live stream goes on whatever the store does
                 self._on_storage_failure(exc)
 
@@ -370,7 +404,8 @@ class Recording:
         completed: list[ToolCall] = []
         while self._unfolded:
             pending, self._unfolded = self._unfolded, []
-            for event in pending:
+            for item in pending:
+                event = item if isinstance(item, StoredEvent) else ChunkRow.from_tuple(item)
                 try:
                     completed += self._projector.apply(event)
                 except Exception as exc:  # the log keeps the event; the live state lacks it

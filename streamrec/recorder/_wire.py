@@ -12,20 +12,24 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time
 from enum import Enum
 from typing import Any, cast
 
-from ..events import EventKind, SSEEvent, StoredEvent
+from ..events import ChunkRow, SSEEvent
 
 __all__ = [
-    "ChunkRow",
+    "AS_IS",
+    "AS_IS_UNLESS_EXTRA_TYPE",
+    "CHOOSE",
+    "NOT_SDK",
     "DeferredChunk",
     "dump_sdk",
     "is_sdk_type",
+    "sdk_mode",
+    "sdk_modes",
     "sdk_part",
     "to_wire",
-    "utc_from_ns",
 ]
 
 # APIs whose SSE events carry an ``event:`` name equal to the payload's ``type``
@@ -84,6 +88,39 @@ def sdk_part(chunk: Any, api: str) -> Any | None:
         inner = _field(chunk, "chunk")
         return sdk_part(inner, api) if kind == "chunk" and inner is not None else None
     return chunk
+
+
+#: how the live path treats a class of chunk objects, for one api (see ``sdk_modes``)
+NOT_SDK, AS_IS, AS_IS_UNLESS_EXTRA_TYPE, CHOOSE = 0, 1, 2, 3
+_MODES: dict[str, dict[type, int]] = {}
+
+
+def sdk_modes(api: str) -> dict[type, int]:
+    """A cache, per class of chunk, of what ``sdk_part`` does with its objects for ``api``
+    (fill it with ``sdk_mode``): the live path decides with one dict lookup instead of
+    attribute walks. ``AS_IS``: stored as they are; ``AS_IS_UNLESS_EXTRA_TYPE``: the
+    same unless an extra (undeclared) field named ``type`` came on the wire; ``CHOOSE``:
+    ask ``sdk_part``; ``NOT_SDK``: not an SDK object (``to_wire``)."""
+    return _MODES.setdefault(api, {})
+
+
+def sdk_mode(cls: type, api: str) -> int:
+    """The mode of ``cls`` for ``api`` (see ``sdk_modes``), computed and cached."""
+    modes = sdk_modes(api)
+    mode = modes.get(cls)
+    if mode is None:
+        if not is_sdk_type(cls):
+            mode = NOT_SDK
+        elif api not in ("anthropic.messages", "openai.chat.completions"):
+            mode = AS_IS  # sdk_part looks at nothing for other APIs
+        elif isinstance(fields := getattr(cls, "model_fields", None), dict) and not (
+            "type" in fields or _on_class(cls, "type")
+        ):
+            mode = AS_IS_UNLESS_EXTRA_TYPE  # ``type`` can only be an extra field
+        else:
+            mode = CHOOSE
+        modes[cls] = mode
+    return mode
 
 
 _SDK_TYPES: dict[type, bool] = {}
@@ -179,68 +216,6 @@ def _event_name_from_text(text: str, api: str) -> str | None:
     except ValueError:
         return None
     return _event_name(data, api) if isinstance(data, dict) else None
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def utc_from_ns(wall_ns: int) -> datetime:
-    """``time.time_ns()`` as the aware UTC datetime ``datetime.now(timezone.utc)`` gives
-    (microseconds, truncated as it does), exactly: no float on the way."""
-    return _EPOCH + timedelta(microseconds=wall_ns // 1000)
-
-
-class ChunkRow(StoredEvent):
-    """A chunk's row as the live path makes it: one tuple, read through the row's fields.
-
-    A ``StoredEvent`` fills eight frozen slots (``object.__setattr__`` each, most
-    of a chunk's cost on the live stream's path); this row fills one, and keeps
-    the wall clock as ``time.time_ns()`` until ``recorded_at`` is read (by the
-    writer's thread, or the fold). It is a ``StoredEvent`` in every other way.
-    """
-
-    __slots__ = ("_row",)
-    _row: tuple[str, int, int, int, str, str | None]
-    # the same for every chunk row: class attributes, no write on the live path
-    kind = EventKind.CHUNK
-    position = None
-    size_estimate: int | None = None
-    """What the writer counts against its buffer bound (None: the payload's length)."""
-
-    def __init__(
-        self, stream_id: str, seq: int, t_ns: int, wall_ns: int, payload: Any, event: Any
-    ) -> None:
-        object.__setattr__(self, "_row", (stream_id, seq, t_ns, wall_ns, payload, event))
-
-    @property
-    def stream_id(self) -> str:
-        """The stream's id."""
-        return self._row[0]
-
-    @property
-    def seq(self) -> int:
-        """The chunk's place in its stream."""
-        return self._row[1]
-
-    @property
-    def t_ns(self) -> int:
-        """Monotonic nanoseconds since the stream's start."""
-        return self._row[2]
-
-    @property
-    def recorded_at(self) -> datetime:
-        """The UTC wall clock when the chunk arrived."""
-        return utc_from_ns(self._row[3])
-
-    @property
-    def payload(self) -> str:
-        """The chunk's wire text, verbatim."""
-        return self._row[4]
-
-    @property
-    def event(self) -> str | None:
-        """The SSE event name the wire carried, if any."""
-        return self._row[5]
 
 
 class DeferredChunk(ChunkRow):

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError, StoreUnavailable
-from ..events import StoredEvent
+from ..events import ChunkRow, ChunkTuple, StoredEvent
 
 if TYPE_CHECKING:
     from ._store import Store
@@ -110,7 +110,9 @@ class Writer:
         self.max_buffer_bytes = _buffer_bound(max_buffer_bytes)
         """Bound on the payload bytes held while the database is away (see the module doc)."""
         self._cond = threading.Condition(threading.Lock())
-        self._inbox: deque[tuple[StoredEvent, dict[str, Any] | None]] = deque()  # not drained
+        # submitted, not drained: events, (event, summary) pairs and chunks' bare tuples
+        self._inbox: deque[StoredEvent | tuple[StoredEvent, dict[str, Any]] | ChunkTuple]
+        self._inbox = deque()
         self._idle = False  # the thread waits for the first event (a submit must wake it)
         self._pending: list[_Item] = []  # submitted, not yet committed or given up, in order
         self._bytes = 0
@@ -143,22 +145,49 @@ class Writer:
             self._write_through(_Item(event, summary, _size(event)))
             return
         inbox = self._inbox
-        inbox.append((event, summary))
+        inbox.append(event if summary is None else (event, summary))
         if self._idle or summary is not None:
             with self._cond:
                 self._cond.notify()
         elif len(inbox) >= _DRAIN_AT:
-            with self._cond:
-                told = self._drain()
-            self._tell_dropped(told)
+            self._drain_here()
 
-    def _drain(self) -> list[str]:
-        """Move what was submitted into ``_pending``, applying the bound and the streams given
-        up (caller holds the lock); the streams that began losing events, to be told."""
+    def submit_row(self, row: ChunkTuple) -> None:
+        """``submit`` for a chunk given as its bare tuple (see ``ChunkTuple``): the live path
+        allocates nothing the garbage collector keeps tracking; the row is made when drained."""
+        if self._closed:
+            self.submit(ChunkRow.from_tuple(row))
+            return
         inbox = self._inbox
-        told: list[str] = []
+        inbox.append(row)
+        if self._idle:
+            with self._cond:
+                self._cond.notify()
+        elif len(inbox) >= _DRAIN_AT:
+            self._drain_here()
+
+    def _drain_here(self) -> None:
+        with self._cond:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Move what was submitted into ``_pending``, applying the bound and the streams given
+        up (caller holds the lock).
+
+        A stream that begins losing events is told here, under the lock, so that whoever
+        drains next (a ``flush`` on the stream's own thread, say) sees the failure already
+        reported. Listeners only note the error (``Recording._on_storage_failure``): they
+        never call back into the writer.
+        """
+        inbox = self._inbox
         while inbox:
-            event, summary = inbox.popleft()
+            item = inbox.popleft()
+            if isinstance(item, StoredEvent):
+                event, summary = item, None
+            elif len(item) == 2:
+                event, summary = item  # a stream's end and its read-model row
+            else:  # a chunk's bare tuple
+                event, summary = ChunkRow.from_tuple(item), None
             stream_id = event.stream_id
             if stream_id in self._failed:
                 if summary is not None:  # its end: nothing more will come
@@ -170,7 +199,6 @@ class Writer:
             size = _size(event)
             if self._pending and self._bytes + size > self.max_buffer_bytes:
                 self._dropped[stream_id] = 1
-                told.append(stream_id)
                 log.warning(
                     "streamrec: recording %s is losing events: the write buffer (%d MiB) is "
                     "full while the database is unavailable (%s); it will be marked failed",
@@ -178,20 +206,14 @@ class Writer:
                     self.max_buffer_bytes >> 20,
                     self.unavailable,
                 )
+                tell = self._listeners.get(stream_id)
+                if tell is not None:
+                    with contextlib.suppress(Exception):
+                        tell(StoreError(self._drop_reason(stream_id)))
                 continue
             self._submitted += 1
             self._pending.append(_Item(event, summary, size, self._submitted))
             self._bytes += size
-        return told
-
-    def _tell_dropped(self, streams: list[str]) -> None:
-        """Tell the listeners of streams that began losing events (outside the lock)."""
-        for stream_id in streams:
-            with self._cond:
-                tell = self._listeners.get(stream_id)
-                reason = self._drop_reason(stream_id)
-            if tell is not None:
-                tell(StoreError(reason))
 
     def listen(self, stream_id: str, listener: FailureListener) -> None:
         """Call ``listener(exc)`` if events of ``stream_id`` cannot be stored.
@@ -211,7 +233,7 @@ class Writer:
         at once while the database is unavailable (False: the events are buffered, not lost)."""
         done: Future[bool] = Future()
         with self._cond:
-            told = self._drain()
+            self._drain()
             if not self._pending or self._closed or not self._thread.is_alive():
                 done.set_result(not self._pending)
             elif self.unavailable is not None:
@@ -220,7 +242,6 @@ class Writer:
                 self._waiters.append((self._submitted, done))
                 self._urgent = True
                 self._cond.notify()
-        self._tell_dropped(told)
         return done
 
     def flush(self, timeout: float | None = 30.0) -> bool:
@@ -265,15 +286,15 @@ class Writer:
         backoff = 0.0
         while True:
             with self._cond:
-                told = self._drain()
+                self._drain()
                 while not self._pending and not self._stopping:
                     self._idle = True  # set before the last look: a later submit wakes us
-                    told += self._drain()
+                    self._drain()
                     if self._pending:
                         break
                     self._cond.wait()
                 self._idle = False
-                told += self._drain()
+                self._drain()
                 if not self._pending:
                     return
                 if backoff:
@@ -283,9 +304,8 @@ class Writer:
                 elif not (self._urgent or self._stopping):
                     self._cond.wait(self._interval)  # let a group gather
                 self._urgent = False
-                told += self._drain()
+                self._drain()
                 batch = self._pending[: self._max_batch]
-            self._tell_dropped(told)
             try:
                 available = self._commit(batch)
             except Exception:  # a bug of ours must not end recording in this process
