@@ -7,7 +7,7 @@ library, Mirascope and the (old) SDKs installed next to it.
 Input, a JSON object on stdin::
 
     {
-      "provider": "openai" | "anthropic",
+      "provider": "openai" | "anthropic" | "google",
       "base_url": "http://127.0.0.1:PORT/v1",     # the local upstream
       "model": "gpt-4o-mini",
       "prompt": "Say hello",                         # the user message
@@ -227,6 +227,9 @@ def build_function(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     return prompt_fn, {"prompt": request.get("prompt", "Hello")}
 
 
+_KEEP_ALIVE: list[Any] = []
+
+
 def make_stream(request: dict[str, Any]) -> Any:
     provider = request["provider"]
     model = request["model"]
@@ -234,6 +237,7 @@ def make_stream(request: dict[str, Any]) -> Any:
     call_params = dict(request.get("call_params") or {})
     tools = [build_tool(spec) for spec in request.get("tools") or []] or None
     fn, fn_args = build_function(request)
+    kwargs: dict[str, Any]
     if provider == "openai":
         from mirascope.core import openai as m_openai
         from openai import OpenAI
@@ -254,12 +258,28 @@ def make_stream(request: dict[str, Any]) -> Any:
             default_headers=headers,
             max_retries=0,
         )
-        kwargs: dict[str, Any] = {"stream": True, "tools": tools, "client": client}
+        kwargs = {"stream": True, "tools": tools, "client": client}
         if call_params:
             kwargs["call_params"] = call_params
         decorated = m_anthropic.call(model, **kwargs)(fn)
+    elif provider == "google":  # Mirascope's google provider: google-genai, GoogleStream
+        from google.genai import Client
+        from google.genai.types import HttpOptions
+        from mirascope.core import google as m_google
+
+        client = Client(
+            api_key="g-test",
+            http_options=HttpOptions(base_url=request["base_url"], headers=headers),
+        )
+        # google-genai's Client closes its HTTP client when collected, and Mirascope keeps
+        # only the bound generate_content_stream: the stream needs the Client kept alive
+        _KEEP_ALIVE.append(client)
+        kwargs = {"stream": True, "tools": tools, "client": client}
+        if call_params:
+            kwargs["call_params"] = call_params
+        decorated = m_google.call(model, **kwargs)(fn)
     else:
-        raise ValueError(f"unsupported provider {provider!r} (openai | anthropic)")
+        raise ValueError(f"unsupported provider {provider!r} (openai | anthropic | google)")
     return decorated(**fn_args)
 
 
@@ -353,7 +373,8 @@ def versions() -> tuple[str | None, dict[str, str | None]]:
         except metadata.PackageNotFoundError:
             return None
 
-    return v("mirascope"), {d: v(d) for d in ("openai", "anthropic", "pydantic", "httpx")}
+    dists = ("openai", "anthropic", "google-genai", "pydantic", "httpx")
+    return v("mirascope"), {d: v(d) for d in dists}
 
 
 def run(request: dict[str, Any]) -> tuple[dict[str, Any], int]:

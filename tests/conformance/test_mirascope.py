@@ -72,6 +72,7 @@ class Scenario:
 
 
 _OA = ("openai", "openai.chat.completions", "gpt-4o-mini")
+_GO = ("google", "google.generate_content", "gemini-2.0-flash")
 _AN = ("anthropic", "anthropic.messages", ANTHROPIC_MODEL)
 _TOOLS = ("get_weather", "get_time")
 
@@ -137,6 +138,12 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "upstream:anthropic.cached", *_AN, shared="anthropic.cached", twin="anthropic.cache"
         ),
+        # Mirascope's google provider (google-genai, GoogleStream) on the shared upstream's
+        # Gemini wires: cumulative usage on every chunk, whole function calls, thought parts
+        Scenario("gemini.text", *_GO, call_params={}, shared="gemini.text"),
+        Scenario("gemini.tools", *_GO, tools=_TOOLS, call_params={}, shared="gemini.tools"),
+        Scenario("gemini.thinking", *_GO, call_params={}, shared="gemini.thinking"),
+        Scenario("gemini.cached", *_GO, call_params={}, shared="gemini.cached"),
     )
 }
 
@@ -155,7 +162,15 @@ AN_TEXT, AN_TOOLS, AN_CACHE, AN_NOARGS = (
     "anthropic.cache",
     "anthropic.tools_no_args",
 )
-ALL = frozenset(name for name, s in SCENARIOS.items() if not s.shared)
+GO_TEXT, GO_TOOLS, GO_THINK, GO_CACHE = (
+    "gemini.text",
+    "gemini.tools",
+    "gemini.thinking",
+    "gemini.cached",
+)
+GEMINI = frozenset((GO_TEXT, GO_TOOLS, GO_THINK, GO_CACHE))
+# every scenario whose divergences are pinned (the upstream: twins borrow theirs, unpinned)
+ALL = frozenset(name for name, s in SCENARIOS.items() if not s.twin)
 ANY = object()  # a divergence whose values are not pinned (time, shapes)
 
 _WEATHER_ARGS = {"city": "Paris", "unit": "celsius"}
@@ -165,6 +180,13 @@ _OA_WEATHER_CALL = {
     "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "celsius"}'},
 }
 _AN_STATUS_USE = {"type": "tool_use", "id": "toolu_status_1", "name": "get_status", "input": {}}
+_TIME_ARGS = {"timezone": "Europe/Paris"}
+_GO_ECHO = "Echo: What is the weather in Paris?"
+_GO_THOUGHT = (
+    "**Echoing the user**\n\nThe user wants an echo. I will repeat their words back, prefixed."
+)
+_GO_SIGNATURE = "CiQB0e2Kb3dRh+BYdbZvmulSN2Pwwc75DUSw1p1fcW6NBLBqUWaOtzD2"
+_GO_CALLS = [("get_weather", _WEATHER_ARGS), ("get_time", _TIME_ARGS)]
 
 
 @dataclass(frozen=True)
@@ -201,13 +223,38 @@ DIVERGENCES: dict[str, Divergence] = {
             AN_NOARGS: (None, ["tool_use"]),
         },
     ),
+    "id": Divergence(
+        "Gemini: GoogleCallResponseChunk.id is always None; streamrec keeps the responseId",
+        _all(None, ANY, GEMINI),
+    ),
     "input_tokens": Divergence(
-        "Anthropic input_tokens excludes cache reads and writes; streamrec counts the whole prompt",
-        {AN_CACHE: (10, 2010)},
+        "Anthropic input_tokens excludes cache reads and writes; streamrec counts the whole "
+        "prompt. Gemini: every chunk's cumulative promptTokenCount is added up",
+        {
+            AN_CACHE: (10, 2010),
+            GO_TEXT: (56, 8),
+            GO_TOOLS: (128, 64),
+            GO_THINK: (72, 8),
+            GO_CACHE: (14420, 2060),
+        },
+    ),
+    "cached_tokens": Divergence(
+        "Gemini: None without cachedContentTokenCount, else every chunk's cumulative count added up",
+        {GO_TEXT: (None, 0), GO_TOOLS: (None, 0), GO_THINK: (None, 0), GO_CACHE: (14336, 2048)},
     ),
     "output_tokens": Divergence(
-        "Anthropic: message_start's output_tokens is added to message_delta's cumulative total",
-        {AN_TEXT: (16, 15), AN_TOOLS: (43, 42), AN_CACHE: (21, 20), AN_NOARGS: (13, 12)},
+        "Anthropic: message_start's output_tokens is added to message_delta's cumulative total; "
+        "Gemini: every chunk's cumulative candidatesTokenCount is added up, thoughts left out",
+        {
+            AN_TEXT: (16, 15),
+            AN_TOOLS: (43, 42),
+            AN_CACHE: (21, 20),
+            AN_NOARGS: (13, 12),
+            GO_TEXT: (56, 14),
+            GO_TOOLS: (30, 20),
+            GO_THINK: (56, 134),
+            GO_CACHE: (56, 14),
+        },
     ),
     "cost": Divergence(
         "OpenAI cached tokens are charged at the full rate and again at the cache rate; "
@@ -218,6 +265,10 @@ DIVERGENCES: dict[str, Divergence] = {
             AN_TOOLS: (0.00072, 0.000705),
             AN_CACHE: (0.000885, 0.00162),
             AN_NOARGS: (0.00027, 0.000255),
+            GO_TEXT: (0.000028, 0.0000064),
+            GO_TOOLS: (0.0000248, 0.0000144),
+            GO_THINK: (0.0000296, 0.0000544),
+            GO_CACHE: (0.002002, 0.000058),
         },
     ),
     "cost_metadata": Divergence(
@@ -227,6 +278,11 @@ DIVERGENCES: dict[str, Divergence] = {
     "dynamic_config": Divergence(
         "Mirascope's prompt decorator returns {'messages': ...}; streamrec sees only the request",
         _all(ANY, None),
+    ),
+    "call_params": Divergence(
+        "Gemini: Mirascope's call_params are the decorator's (tools go into config on the "
+        "wire); streamrec reads the request, where they are {'config': {...}}",
+        {GO_TOOLS: ({}, ANY)},
     ),
     "metadata": Divergence(
         "Mirascope's @metadata decorator vs streamrec's recording name and tags",
@@ -245,6 +301,27 @@ DIVERGENCES: dict[str, Divergence] = {
                 {"role": "assistant", "content": []},
                 {"role": "assistant", "content": [_AN_STATUS_USE]},
             ),
+            # Gemini: thought parts dropped; function calls as SDK objects after a "" text
+            GO_THINK: (
+                {"role": "model", "parts": [{"text": _GO_ECHO}]},
+                {
+                    "role": "model",
+                    "parts": [{"text": _GO_THOUGHT, "thought": True}, {"text": _GO_ECHO}],
+                },
+            ),
+            GO_TOOLS: (
+                ANY,  # checked below: its fields follow the google-genai 1.x FunctionCall model
+                {
+                    "role": "model",
+                    "parts": [
+                        {
+                            "functionCall": {"args": _WEATHER_ARGS, "name": "get_weather"},
+                            "thoughtSignature": _GO_SIGNATURE,
+                        },
+                        {"functionCall": {"args": _TIME_ARGS, "name": "get_time"}},
+                    ],
+                },
+            ),
         },
     ),
     "tool_calls": Divergence(
@@ -253,11 +330,39 @@ DIVERGENCES: dict[str, Divergence] = {
         {
             OA_NOFIN: ([], [("get_weather", _WEATHER_ARGS, "call_weather_1")]),
             AN_NOARGS: ([], [("get_status", {}, "toolu_status_1")]),
+            GO_TOOLS: (
+                [(n, a, None) for n, a in _GO_CALLS],
+                [(n, a, f"{n}_{i}") for i, (n, a) in enumerate(_GO_CALLS)],
+            ),
         },
     ),
     "tool_message_params": Divergence(
-        "follows tool_calls: no message for a tool Mirascope never yielded",
-        {OA_NOFIN: ([], ANY), AN_NOARGS: ([], ANY)},
+        "follows tool_calls: no message for a tool Mirascope never yielded; Gemini: "
+        "Mirascope's snake_case function_response vs the wire's functionResponse",
+        {
+            OA_NOFIN: ([], ANY),
+            AN_NOARGS: ([], ANY),
+            GO_TOOLS: (
+                [
+                    {
+                        "role": "user",
+                        "parts": [
+                            {"function_response": {"name": n, "response": {"result": "output"}}}
+                            for n, _ in _GO_CALLS
+                        ],
+                    }
+                ],
+                [
+                    {
+                        "role": "user",
+                        "parts": [
+                            {"functionResponse": {"name": n, "response": {"result": "output"}}}
+                            for n, _ in _GO_CALLS
+                        ],
+                    }
+                ],
+            ),
+        },
     ),
     "start_time": Divergence(
         "both ms since the epoch; Mirascope's is taken before the request is sent (and never "
@@ -280,9 +385,14 @@ DIVERGENCES: dict[str, Divergence] = {
             AN_NOARGS: (["None"], ["tool_use"]),
         },
     ),
+    "call_response.id": Divergence("as id", _all(None, ANY, GEMINI)),
     "call_response.cached_tokens": Divergence(
         "the rebuilt response's usage drops the cache fields",
         {
+            GO_TEXT: (None, 0),
+            GO_TOOLS: (None, 0),
+            GO_THINK: (None, 0),
+            GO_CACHE: (None, 2048),
             OA_TEXT: (None, 0),
             OA_USAGE: (None, 1920),
             OA_TOOLS: (None, 0),
@@ -293,10 +403,28 @@ DIVERGENCES: dict[str, Divergence] = {
             AN_NOARGS: (None, 0),
         },
     ),
-    "call_response.input_tokens": Divergence("as input_tokens", {AN_CACHE: (10, 2010)}),
+    "call_response.input_tokens": Divergence(
+        "as input_tokens",
+        {
+            AN_CACHE: (10, 2010),
+            GO_TEXT: (56, 8),
+            GO_TOOLS: (128, 64),
+            GO_THINK: (72, 8),
+            GO_CACHE: (14420, 2060),
+        },
+    ),
     "call_response.output_tokens": Divergence(
         "as output_tokens",
-        {AN_TEXT: (16, 15), AN_TOOLS: (43, 42), AN_CACHE: (21, 20), AN_NOARGS: (13, 12)},
+        {
+            AN_TEXT: (16, 15),
+            AN_TOOLS: (43, 42),
+            AN_CACHE: (21, 20),
+            AN_NOARGS: (13, 12),
+            GO_TEXT: (56, 14),
+            GO_TOOLS: (30, 20),
+            GO_THINK: (56, 134),
+            GO_CACHE: (56, 14),
+        },
     ),
     "call_response.cost": Divergence(
         "as cost; for OpenAI the rebuilt usage also loses cached_tokens, giving a third value",
@@ -306,6 +434,10 @@ DIVERGENCES: dict[str, Divergence] = {
             AN_TOOLS: (0.00072, 0.000705),
             AN_CACHE: (0.000345, 0.00162),
             AN_NOARGS: (0.00027, 0.000255),
+            GO_TEXT: (0.000028, 0.0000064),
+            GO_TOOLS: (0.0000248, 0.0000144),
+            GO_THINK: (0.0000296, 0.0000544),
+            GO_CACHE: (0.0014644, 0.000058),
         },
     ),
     "call_response.tools": Divergence(
@@ -313,6 +445,10 @@ DIVERGENCES: dict[str, Divergence] = {
         {
             OA_NOFIN: ([], [("get_weather", _WEATHER_ARGS, "call_weather_1")]),
             AN_NOARGS: ([], [("get_status", {}, "toolu_status_1")]),
+            GO_TOOLS: (
+                [(n, a, None) for n, a in _GO_CALLS],
+                [(n, a, f"{n}_{i}") for i, (n, a) in enumerate(_GO_CALLS)],
+            ),
         },
     ),
 }
@@ -471,7 +607,7 @@ def run_mirascope(py: Path, request: dict[str, Any]) -> dict[str, Any]:
 def runner_request(scenario: Scenario, base_url: str, selector: str) -> dict[str, Any]:
     return {
         "provider": scenario.provider,
-        "base_url": base_url + ("/v1" if scenario.provider == "openai" else ""),
+        "base_url": base_url + ("/v1" if scenario.provider == "openai" else ""),  # google too
         "model": scenario.model,
         "prompt": scenario.prompt,
         "tools": list(scenario.tools),
@@ -495,7 +631,15 @@ def run_streamrec(
 
     headers = {SCENARIO_HEADER: selector}
     request = {**call_kwargs, "stream": True}
-    if scenario.provider == "openai":
+    if scenario.provider == "google":
+        from google import genai
+        from google.genai import types
+
+        request = dict(call_kwargs)  # the method, not a flag, makes it a stream
+        options = types.HttpOptions(base_url=base_url, headers=headers)
+        client = genai.Client(api_key="g-test", http_options=options)
+        source = client.models.generate_content_stream(**request)
+    elif scenario.provider == "openai":
         from openai import OpenAI
 
         client: Any = OpenAI(
@@ -654,6 +798,14 @@ def test_streamrec_state_matches_mirascope(
     for side in (ours, theirs):
         assert _is_epoch_ms(side["start_time"]) and _is_epoch_ms(side["end_time"]), side
         assert side["end_time"] >= side["start_time"]
+    if name == GO_TOOLS:  # Mirascope's own message_param: a "" text, then the SDK's calls
+        parts = theirs["message_param"]["parts"]
+        assert parts[0] == {"text": ""}
+        calls = [(p["function_call"]["name"], p["function_call"]["args"]) for p in parts[1:]]
+        assert calls == _GO_CALLS
+    if scenario.provider == "google":  # GoogleStream.thinking: the thought parts' text
+        assert out["provider_extra"]["thinking"] == stored.thinking
+        assert stored.thinking == (_GO_THOUGHT if name == GO_THINK else "")
     if OA_TOOLS in (name, scenario.twin):  # unpinned message_param divergence: only content
         assert theirs["message_param"]["content"] == "" and ours["message_param"]["content"] is None
         assert theirs["message_param"] | {"content": None} == ours["message_param"]
