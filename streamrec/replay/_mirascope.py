@@ -5,9 +5,12 @@ Mirascope builds its provider client when the decorated function is called
 the stream is iterated. So the decorator needs no Mirascope internals: it points
 those variables at a loopback server for the duration of the call, and the
 stream the caller gets is Mirascope's own (``OpenAIStream``, ``AnthropicStream``,
-``GeminiStream``) with every attribute Mirascope fills, fed from a recording
+``GoogleStream``) with every attribute Mirascope fills, fed from a recording
 (``mode="replay"``), recorded through the recording proxy (``"record"``), or
-replayed when recorded and recorded when not (``"auto"``).
+replayed when recorded and recorded when not (``"auto"``). A client built in the
+call (Mirascope's dynamic config ``{"client": genai.Client()}``, which its google
+provider needs: google-genai closes the client Mirascope builds itself once it is
+collected, before the stream is read) is pointed at the server too.
 
 One server per decorated function, started on first call and kept for the
 process (the stream may be iterated long after the call returned).

@@ -1,6 +1,13 @@
 """``@streamrec.recorded`` over Mirascope 1.25.7 calls, in Mirascope's own venv (old SDKs):
 recorded once against the local upstream, then replayed offline into Mirascope's genuine
-``OpenAIStream`` / ``AnthropicStream``, with no key, no upstream request, the same content."""
+``OpenAIStream`` / ``AnthropicStream`` / ``GoogleStream``, with no key, no upstream request,
+the same content, usage and tool calls.
+
+Mirascope's google provider builds a google-genai ``Client`` per call when it is given none,
+and google-genai closes a ``Client`` when it is collected: Mirascope keeps only the bound
+``generate_content_stream``, so that stream fails ("Cannot send a request, as the client has
+been closed"), with or without streamrec. The google call here hands Mirascope a client from
+its dynamic config, built inside the call, while ``recorded`` points the SDKs at itself."""
 
 from __future__ import annotations
 
@@ -24,7 +31,9 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys
 
-    from mirascope.core import anthropic, openai
+    from google.genai import Client
+    from google.genai.types import HttpOptions
+    from mirascope.core import BaseTool, anthropic, google, openai, prompt_template
 
     import streamrec
 
@@ -40,15 +49,60 @@ SCRIPT = textwrap.dedent(
     def describe(genre: str) -> str:
         return f"Describe {genre} books"
 
+    class get_weather(BaseTool):
+        '''Get the current weather in a city.'''
+
+        city: str
+        unit: str | None = None
+
+        def call(self) -> str:
+            return f"18C in {self.city}"
+
+    class get_time(BaseTool):
+        '''Get the current time in a time zone.'''
+
+        timezone: str
+
+        def call(self) -> str:
+            return "12:00"
+
+    @streamrec.recorded(mode=mode, store=db)
+    @google.call("gemini-2.0-flash", stream=True)
+    @prompt_template("Summarize {genre} books")
+    def summarize(genre: str) -> google.GoogleDynamicConfig:
+        return {"client": Client()}  # built in the call: pointed at streamrec, kept alive
+
+    @streamrec.recorded(mode=mode, store=db)
+    @google.call("gemini-2.0-flash", stream=True, tools=[get_weather, get_time])
+    @prompt_template("What is the weather in {city}?")
+    def weather(city: str) -> google.GoogleDynamicConfig:
+        # the local upstream's Gemini function-call wire (recording forwards the header)
+        options = HttpOptions(headers={"x-upstream-scenario": "gemini.tools"})
+        return {"client": Client(http_options=options)}
+
     out = {}
-    for name, stream in (("openai", recommend("fantasy")), ("anthropic", describe("mystery"))):
-        text = "".join(chunk.content for chunk, _ in stream)
+    streams = (
+        ("openai", recommend("fantasy")),
+        ("anthropic", describe("mystery")),
+        ("google", summarize("travel")),
+        ("google_tools", weather("Paris")),
+    )
+    for name, stream in streams:
+        text, tools = "", []
+        for chunk, tool in stream:
+            text += chunk.content
+            if tool is not None:
+                tools.append([tool._name(), tool.args])
         out[name] = {
             "type": type(stream).__name__,
             "text": text,
             "content": stream.content,
             "input_tokens": stream.input_tokens,
             "output_tokens": stream.output_tokens,
+            "finish_reasons": [str(getattr(r, "value", r)) for r in stream.finish_reasons or []],
+            "cost": stream.cost,
+            "tools": tools,
+            "message_param": json.loads(json.dumps(stream.message_param, default=lambda o: o.model_dump(mode="json"))),
         }
     print(json.dumps(out))
     """
@@ -98,11 +152,13 @@ def test_recorded_records_then_replays_into_genuine_mirascope_streams(
         **base,
         "OPENAI_BASE_URL": upstream.openai_base_url,
         "ANTHROPIC_BASE_URL": upstream.anthropic_base_url,
+        "GOOGLE_GEMINI_BASE_URL": upstream.google_base_url,
         "OPENAI_API_KEY": "sk-live",
         "ANTHROPIC_API_KEY": "sk-ant-live",
+        "GOOGLE_API_KEY": "g-live",
     }
     live = _run(python, tmp_path, db, "record", live_env)
-    assert len(upstream.requests) == 2
+    assert len(upstream.requests) == 4
     upstream.clear_requests()
     offline = _run(python, tmp_path, db, "replay", base)  # no key, no base URL of its own
     assert upstream.requests == []
@@ -110,8 +166,28 @@ def test_recorded_records_then_replays_into_genuine_mirascope_streams(
     assert offline["openai"] == {**live["openai"], "type": "OpenAIStream"}  # type: ignore[dict-item]
     assert offline["anthropic"]["type"] == "AnthropicStream"  # type: ignore[index]
     assert offline["openai"]["content"] == "Echo: Recommend a fantasy book"  # type: ignore[index]
+    gemini, tools = offline["google"], offline["google_tools"]
+    assert isinstance(gemini, dict) and isinstance(tools, dict)
+    assert gemini["type"] == tools["type"] == "GoogleStream"
+    assert gemini["content"] == gemini["text"] == "Echo: Summarize travel books"
+    assert gemini["finish_reasons"] == ["STOP"]
+    # Mirascope's own reading of the wire (it adds up Gemini's cumulative usage; see
+    # docs/mirascope-divergences.md), replayed the same
+    assert (gemini["input_tokens"], gemini["output_tokens"]) == (32, 20)  # 4 chunks: 4 × 8; 2+4+6+8
+    assert gemini["cost"] == pytest.approx(0.0000112)
+    assert tools["tools"] == [
+        ["get_weather", {"city": "Paris", "unit": "celsius"}],
+        ["get_time", {"timezone": "Europe/Paris"}],
+    ]
+    assert [p.get("function_call", {}).get("name") for p in tools["message_param"]["parts"]] == [
+        None,
+        "get_weather",
+        "get_time",
+    ]
     with Store(db) as store:
         assert sorted(r["api"] for r in store.streams()) == [
             "anthropic.messages",
+            "google.generate_content",
+            "google.generate_content",
             "openai.chat.completions",
         ]
