@@ -173,7 +173,7 @@ def test_recorded_records_then_replays_into_genuine_mirascope_streams(
     assert gemini["finish_reasons"] == ["STOP"]
     # Mirascope's own reading of the wire (it adds up Gemini's cumulative usage; see
     # docs/mirascope-divergences.md), replayed the same
-    assert (gemini["input_tokens"], gemini["output_tokens"]) == (32, 20)  # 4 chunks: 4 × 8; 2+4+6+8
+    assert (gemini["input_tokens"], gemini["output_tokens"]) == (32, 20)  # 4 chunks: 4 x 8; 2+4+6+8
     assert gemini["cost"] == pytest.approx(0.0000112)
     assert tools["tools"] == [
         ["get_weather", {"city": "Paris", "unit": "celsius"}],
