@@ -126,6 +126,27 @@ def test_a_module_using_the_marker_wakes_it_before_that_module_imports(
     assert marked["import"]["base_url"] != UNTOUCHED["base_url"] and marked["import"]["guarded"]
 
 
+def test_a_conftest_using_the_marker_wakes_it_before_its_folders_modules_import(
+    pytester: pytest.Pytester, probe: Path
+) -> None:
+    # the test module never names streamrec: its folder's conftest.py marks every test
+    source = (pytester.path / "test_a_plain.py").read_text()
+    (pytester.path / "test_a_plain.py").unlink()
+    (pytester.path / "llm").mkdir()
+    (pytester.path / "llm" / "test_c_plain.py").write_text(source)
+    (pytester.path / "llm" / "conftest.py").write_text(
+        "import pytest\n\n"
+        "def pytest_collection_modifyitems(items):\n"
+        "    for item in items:\n"
+        "        item.add_marker(pytest.mark.streamrec)\n"
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    seen = _probes(probe)["test_c_plain"]
+    assert seen["import"] == seen["test"]
+    assert seen["import"]["base_url"] != UNTOUCHED["base_url"] and seen["import"]["guarded"]
+
+
 # ------------------------------------------------------------------ beside cassetter
 
 APP = """
