@@ -32,7 +32,7 @@ from ._rows import (
     aware,
     decode_payload,
     encode_payload,
-    event_row,
+    insert_events,
     interrupted_payload,
     read_events,
     read_timeline,
@@ -321,7 +321,6 @@ class Store:
         ``chunk_count``/``last_seq`` forward; ``summaries`` (full rows, from the
         projection) replace what the row holds.
         """
-        rows = [event_row(e) for e in batch]
         progress: dict[str, list[int]] = {}
         for e in batch:
             seen = progress.setdefault(e.stream_id, [0, -1])
@@ -331,8 +330,7 @@ class Store:
         with self._errors("append events"), self._appender().begin() as conn:
             for started in starts:
                 conn.execute(insert(streams), [started_row(started, conn)])
-            if rows:
-                conn.execute(insert(events), rows)
+            insert_events(conn, batch)
             for stream_id, (chunks, last) in progress.items():
                 conn.execute(
                     update(streams)
