@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, update
 
 from streamrec import Store
+from streamrec.migrations.versions import hist02_views
 from streamrec.store._filters import Filters
 from streamrec.store._schema import streams
 from streamrec.store._stats import _base, _merge, _percentiles, _row, _scan_totals
@@ -111,6 +112,15 @@ def _scan_stats(store: Store, names: list[str], filters: Filters) -> list[dict[s
     return out
 
 
+_HIST02_VIEWS = {
+    d: {
+        k: v
+        for k, v in hist02_views._views(d).items()
+        if k in ("usage_daily", "usage_daily_model", "latency_by_model")
+    }
+    for d in ("sqlite", "postgresql")
+}
+
 GROUPINGS = [
     ["model"],
     ["day"],
@@ -160,6 +170,12 @@ def test_rollup_and_stats_equal_the_full_scan(
     for names, f in checks:
         filters = Filters.of(**f)
         assert store.stats(names, filters=filters) == _scan_stats(store, names, filters), (names, f)
+    # the views over the rollup answer what hist02's views over every row answered
+    with store.engine.connect() as conn:
+        for view, select in _HIST02_VIEWS[conn.dialect.name].items():
+            got = sorted(map(tuple, conn.exec_driver_sql(f"SELECT * FROM {view}")), key=repr)
+            want = sorted(map(tuple, conn.exec_driver_sql(select)), key=repr)
+            assert got == want, view
 
 
 def test_empty_string_and_null_stay_apart(rollup_store: Store) -> None:

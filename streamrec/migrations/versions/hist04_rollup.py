@@ -14,10 +14,11 @@ its bit set in ``nulls`` (1 day, 2 provider, 4 api, 8 requested model,
 ``streams.day`` is the UTC calendar day of ``started_at`` ('YYYY-MM-DD'),
 written with the row; the indexes on (day, model, ttft_ns) and the like let a
 nearest-rank percentile be read at its rank from the index instead of sorting
-every value. The usage views are redefined over the rollup; ``latency_by_model``
-stays as revision hist02 defined it (SQLite cannot rank by an outer query's
-count in a correlated LIMIT; ``stats --by model`` is the fast path to the same
-figures).
+every value. The usage views are redefined over the rollup. ``latency_by_model``
+reads each percentile at its rank from the (model, value) index on PostgreSQL;
+SQLite cannot use an outer query's count in a correlated OFFSET, so there it
+stays as revision hist02 defined it (a window over every row; ``stats --by
+model`` is the fast path to the same figures).
 
 The definitions live here, frozen with the revision.
 
@@ -224,13 +225,59 @@ def _parts() -> str:
     )
 
 
-def _views() -> dict[str, str]:
+def _pick(column: str, p: int) -> str:
+    """PostgreSQL: the value at nearest rank ceil(p*n/100) of ``column`` in group ``g``.
+
+    When every stream of the group reported its model (the common case: a
+    stream that failed before its first chunk has no latency either), the
+    (model, column) index is walked to the rank; otherwise the group's union
+    with the streams that only requested that model is ranked.
+    """
+    rank = f"({p} * g.{column}_n + 99) / 100 - 1"
+    ranked = f"AND s.{column} IS NOT NULL ORDER BY s.{column} LIMIT 1 OFFSET {rank})"
+    return (
+        f"CASE WHEN g.{column}_n = 0 THEN NULL WHEN g.bare_{column}_n = 0 THEN "
+        f"(SELECT s.{column} FROM streams s WHERE s.model = g.model {ranked} ELSE "
+        f"(SELECT s.{column} FROM streams s WHERE (coalesce(s.model, s.requested_model) = g.model"
+        f" OR (g.model IS NULL AND s.model IS NULL AND s.requested_model IS NULL)) {ranked} END"
+    )
+
+
+def _latency() -> str:
+    """PostgreSQL's ``latency_by_model``: the columns of hist02's, counts from the rollup."""
+    counts = """
+    SELECT model, CAST(sum(streams) AS BIGINT) AS streams,
+        CAST(sum(ttft_n) AS BIGINT) AS ttft_ns_n,
+        CAST(sum(duration_n) AS BIGINT) AS duration_ns_n,
+        CAST(sum(CASE WHEN bare THEN ttft_n ELSE 0 END) AS BIGINT) AS bare_ttft_ns_n,
+        CAST(sum(CASE WHEN bare THEN duration_n ELSE 0 END) AS BIGINT) AS bare_duration_ns_n
+    FROM (
+        SELECT CASE WHEN (nulls & 16) = 0 THEN model
+            WHEN (nulls & 8) = 0 THEN requested_model END AS model,
+            (nulls & 16) <> 0 AS bare, streams, ttft_n, duration_n
+        FROM stream_rollup
+        UNION ALL
+        SELECT coalesce(model, requested_model), model IS NULL, 1,
+            CASE WHEN ttft_ns IS NULL THEN 0 ELSE 1 END,
+            CASE WHEN duration_ns IS NULL THEN 0 ELSE 1 END
+        FROM streams WHERE status = 'recording'
+    ) parts
+    GROUP BY model"""
+    figures = ",\n    ".join(
+        [f"{_pick('ttft_ns', p)} AS ttft_p{p}_ns" for p in (50, 95, 99)]
+        + [f"{_pick('duration_ns', p)} AS duration_p{p}_ns" for p in (50, 95)]
+    )
+    return f"SELECT g.model, g.streams, g.ttft_ns_n AS with_ttft,\n    {figures}\nFROM ({counts}) g"
+
+
+def _views(dialect: str) -> dict[str, str]:
     parts = _parts()
     return {
         "usage_daily": f"SELECT day{_USAGE}\nFROM ({parts}) parts\n"
         "WHERE day IS NOT NULL GROUP BY day",
         "usage_daily_model": f"SELECT day, model{_USAGE}\nFROM ({parts}) parts\n"
         "WHERE day IS NOT NULL GROUP BY day, model",
+        **({"latency_by_model": _latency()} if dialect == "postgresql" else {}),
     }
 
 
@@ -246,7 +293,7 @@ _INDEXES = {
 
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
-    for name in _views():
+    for name in _views(dialect):
         op.execute(f"DROP VIEW IF EXISTS {name}")
     with op.batch_alter_table("streams") as batch:
         batch.add_column(sa.Column("day", sa.String(10), nullable=True))
@@ -264,7 +311,7 @@ def upgrade() -> None:
     op.execute(_backfill())
     for statement in _triggers(dialect):
         op.execute(statement)
-    for name, select in _views().items():
+    for name, select in _views(dialect).items():
         op.execute(f"CREATE VIEW {name} AS\n{select}")
 
 
