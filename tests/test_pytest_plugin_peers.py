@@ -100,6 +100,28 @@ def test_a_streamrec_flag_or_ini_setting_starts_it_before_any_test_module_import
     assert seen["test"]["key"] == "sk-streamrec-placeholder" and seen["test"]["guarded"]
 
 
+def test_started_with_the_session_it_is_there_before_the_first_conftest_imports(
+    pytester: pytest.Pytester, probe: Path
+) -> None:
+    # a conftest.py that imports the application: its module-level client reads the
+    # environment before pytest_configure; an ini setting (or a flag) is read before that
+    pytester.makeconftest(
+        "import os, json\n"
+        "AT_IMPORT = os.environ.get('OPENAI_BASE_URL')\n\n"
+        "def pytest_sessionfinish(session):\n"
+        "    with open(os.environ['PROBE_OUT'] + '.conftest', 'w') as out:\n"
+        "        json.dump(AT_IMPORT, out)\n"
+    )
+    pytester.makeini("[pytest]\nstreamrec_record_mode = none\n")
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    conftest_saw = json.loads(Path(f"{probe}.conftest").read_text())
+    assert conftest_saw == _probes(probe)["test_a_plain"]["import"]["base_url"]
+    assert conftest_saw != UNTOUCHED["base_url"]
+    pytester.makeini("[pytest]\n")
+    pytester.runpytest_subprocess("--streamrec-record-mode=none").assert_outcomes(passed=1)
+    assert json.loads(Path(f"{probe}.conftest").read_text()) not in (None, UNTOUCHED["base_url"])
+
+
 def test_a_module_using_the_marker_wakes_it_before_that_module_imports(
     pytester: pytest.Pytester, probe: Path
 ) -> None:

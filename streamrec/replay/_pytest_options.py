@@ -13,9 +13,9 @@ streamrec reads it too unless ini ``streamrec_shared_flags = false``.
 
 Opting in. Installed, the plugin must change nothing in a project that never asked
 for it: no base-URL variables, no placeholder keys, no network guard, no server.
-A session opts in, before any test module is imported, with a ``--streamrec-*``
-flag, a shared flag that streamrec registered itself (no other plugin owns it),
-a ``streamrec_*`` ini setting or ``$STREAMREC_RECORD_MODE``; later, when a test
+A session opts in, before the first conftest.py is imported, with a
+``--streamrec-*`` flag, a shared flag that streamrec registered itself (no other
+plugin owns it), a ``streamrec_*`` ini setting or ``$STREAMREC_RECORD_MODE``; later, when a test
 module (or conftest) about to be imported uses the marker or the fixtures, or
 when a test asks for the ``streamrec`` fixture. A shared flag registered by
 pytest-recording or cassetter never opts in: ``pytest --record-mode=once`` is a
@@ -24,6 +24,7 @@ VCR user's everyday command, and must not send their SDK calls to streamrec.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from pathlib import Path
@@ -197,8 +198,9 @@ def shared_option(config: pytest.Config, flag: str) -> Any:
     return option(config, flag) if drives_streamrec(config, flag) else None
 
 
-def opt_in_reason(config: pytest.Config) -> str | None:
-    """Why this session uses streamrec from its start, or None (it waits for a test)."""
+def opt_in_reason(config: pytest.Config, parsed: argparse.Namespace) -> str | None:
+    """Why this session uses streamrec from its start, or None (it waits for a test);
+    ``parsed``: the command line as parsed so far."""
     for dest in (
         "streamrec_record_mode",
         "streamrec_mode",
@@ -210,11 +212,11 @@ def opt_in_reason(config: pytest.Config) -> str | None:
         "streamrec_max_age",
         "streamrec_record_failures",
     ):
-        if getattr(config.option, dest, None) not in (None, False):
+        if getattr(parsed, dest, None) not in (None, False):
             return "--" + dest.replace("_", "-")
     own = config.stash.get(OWN_SHARED, frozenset())
     for flag, dest, _ in SHARED_FLAGS:
-        if flag in own and getattr(config.option, dest, None) not in (None, False):
+        if flag in own and getattr(parsed, dest, None) not in (None, False):
             return flag
     for name, default in _OPT_IN_INI.items():
         if config.getini(name) != default:

@@ -3,7 +3,8 @@
 Installed through the ``pytest11`` entry point (``-p no:streamrec`` turns it off),
 and inert until the session asks for it (see ``_pytest_options``: a streamrec
 flag or ini setting, or a test module that uses the marker or the fixtures). Then,
-before the modules that use it are imported, it starts one loopback server for
+before the modules that use it are imported (with a flag or ini setting: before the
+first conftest.py), it starts one loopback server for
 the session, points the SDKs' base-URL variables (``OPENAI_BASE_URL``,
 ``ANTHROPIC_BASE_URL``, ``GOOGLE_GEMINI_BASE_URL``) at it, sets placeholder API
 keys where none are set, and installs a socket-level network guard. So a client
@@ -99,9 +100,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser) -> None:
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
     # every entry-point plugin has registered its flags by now, and none is parsed yet
     add_shared_flags(early_config, parser)
+    # a session that asks for streamrec from its start gets the SDKs pointed at it before
+    # pytest imports the first conftest.py files (which often import the application)
+    reason = opt_in_reason(early_config, parser.parse_known_args(args))
+    if reason is not None:
+        session = StreamrecSession(early_config)
+        early_config.stash[_SESSION] = session
+        session.activate(reason)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -110,9 +120,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "streamrec(record_mode=None, speed=None, match_on=None, ignore=(), ignore_text=(), "
         "upstreams=None, allowed_hosts=()): run this test against its streamrec recordings",
     )
-    session = StreamrecSession(config)
-    config.stash[_SESSION] = session
-    reason = opt_in_reason(config)
+    session = config.stash.get(_SESSION, None)
+    if session is None:
+        session = config.stash[_SESSION] = StreamrecSession(config)
+    session.configure()  # the command line is parsed now
+    reason = opt_in_reason(config, config.option)
     if reason is not None:
         session.activate(reason)
     session.late = True  # from now on modules may have been imported before activation
@@ -178,30 +190,20 @@ class StreamrecSession:
         """Why this session uses streamrec; None while it is inert."""
         self.late = False
         """Whether it woke up after collection had begun importing modules."""
+        self.configured = False
+        """Whether the command line was parsed (``configure``) and the options read."""
         self.default_mode = "none"
-        self.block_network = bool(
-            option(config, "--streamrec-block-network") or shared_option(config, "--block-network")
-        )
-        hosts = [
-            option(config, "--streamrec-allowed-hosts") or "",
-            shared_option(config, "--allowed-hosts") or "",
-            *config.getini("streamrec_allowed_hosts"),
-        ]
-        self.rules = HostRules.parse(hosts)
+        self.block_network = False
+        self.rules = HostRules()
         self.upstream_rules = HostRules()
-        speed = option(config, "--streamrec-speed")
-        self.speed = float(speed) if speed is not None else 0.0
-        self.strict = bool(option(config, "--streamrec-strict"))
-        self.record_failures = bool(option(config, "--streamrec-record-failures"))
-        self.max_age = _age(
-            option(config, "--streamrec-max-age") or config.getini("streamrec_max_age") or None
-        )
+        self.speed = 0.0
+        self.strict = False
+        self.record_failures = False
+        self.max_age: float | None = None
         self.stale: list[tuple[str, str, str]] = []
         self.root = Path(str(config.rootpath))
-        self.db_url = _resolve_db(
-            option(config, "--streamrec-db") or config.getini("streamrec_db") or None, self.root
-        )
-        self.recordings_dir = config.getini("streamrec_recordings_dir") or None
+        self.db_url: str | None = None
+        self.recordings_dir: str | None = None
         self.current: TestRun | None = None
         self.unused: list[tuple[str, str]] = []
         self.unreachable: list[tuple[str, str]] = []
@@ -217,29 +219,60 @@ class StreamrecSession:
 
     # -- start and stop ------------------------------------------------------------------
 
+    def configure(self) -> None:
+        """Read the options (the command line is parsed); guard the network if active."""
+        config = self.config
+        self.block_network = bool(
+            option(config, "--streamrec-block-network") or shared_option(config, "--block-network")
+        )
+        hosts = [
+            option(config, "--streamrec-allowed-hosts") or "",
+            shared_option(config, "--allowed-hosts") or "",
+            *config.getini("streamrec_allowed_hosts"),
+        ]
+        self.rules = HostRules.parse(hosts)
+        speed = option(config, "--streamrec-speed")
+        self.speed = float(speed) if speed is not None else 0.0
+        self.strict = bool(option(config, "--streamrec-strict"))
+        self.record_failures = bool(option(config, "--streamrec-record-failures"))
+        self.max_age = _age(
+            option(config, "--streamrec-max-age") or config.getini("streamrec_max_age") or None
+        )
+        self.db_url = _resolve_db(
+            option(config, "--streamrec-db") or config.getini("streamrec_db") or None, self.root
+        )
+        self.recordings_dir = config.getini("streamrec_recordings_dir") or None
+        self.configured = True
+        if self.active is not None:
+            self._guard_network()
+
     def activate(self, reason: str) -> None:
-        """Serve, point the SDKs at us, guard the network: before test modules import."""
+        """Serve, point the SDKs at us and (once configured) guard the network."""
         if self.active is not None:
             return
-        self.default_mode = record_mode(self.config)
         self.active = reason
-        self._start()
+        self._serve()
+        if self.configured:
+            self._guard_network()
 
-    def _start(self) -> None:
+    def _serve(self) -> None:
         from .._serving import BackgroundServer
         from ..recorder import client_env
         from ._server import placeholder_keys
 
         self._server = BackgroundServer(_Dispatch(self)).start()
-        self.rules.allow_endpoint(self._server.host, self._server.port)
-        if self.db_url:
-            self._allow_database(self.db_url)
         env = {**client_env(self._server.url), **placeholder_keys(os.environ)}
         for var, value in env.items():
             self._saved_env[var] = os.environ.get(var)
             if os.environ.get(var):
                 self.original_env[var] = os.environ[var]
             os.environ[var] = value
+
+    def _guard_network(self) -> None:
+        self.default_mode = record_mode(self.config)
+        self.rules.allow_endpoint(self._server.host, self._server.port)
+        if self.db_url:
+            self._allow_database(self.db_url)
         self.guard.install()
         # pytest-recording's own --block-network guard must let SDKs reach our server
         recording = self.config.pluginmanager.get_plugin("recording")
