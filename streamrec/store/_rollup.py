@@ -156,9 +156,9 @@ def pick(
 
     Applies to the groupings in ``PERCENTILE_GROUPINGS`` with no filter but
     the time window, which a whole covered day drops, so the walk reads the
-    index alone. Each figure is one statement on the driver's cursor (a few
-    thousand for ``day,model`` over a quarter), cheap because each walks at
-    most its group's entries.
+    index alone. Each figure walks at most its group's entries: on SQLite one
+    statement each on the driver's cursor (a few thousand for ``day,model``
+    over a quarter, cheap in process), on PostgreSQL one statement per column.
     """
     if frozenset(names) not in PERCENTILE_GROUPINGS or p is None:
         return None
@@ -168,41 +168,68 @@ def pick(
         return None  # a window would be checked row by row along the walk: scan instead
     dialect = conn.dialect.name
     mark = "?" if dialect == "sqlite" else "%s"
-    cursor = conn.connection.cursor()
-    out: dict[tuple[Any, ...], dict[str, Any]] = {}
-    try:
-        for key, sums in counts.items():
-            where: list[str] = []
-            params: list[Any] = []
-            for name, value in zip(names, key, strict=True):
-                if value is None:
-                    where.append(f"{name} IS NULL")
+    out: dict[tuple[Any, ...], dict[str, Any]] = {key: {} for key in counts}
+    # one statement per figure: (key, figure, column, conditions, their values, offset)
+    single: list[tuple[tuple[Any, ...], str, str, list[str], list[Any], int]] = []
+    # PostgreSQL: figures of groups with every key present, one statement per column
+    batched: dict[str, list[tuple[tuple[Any, ...], str, int]]] = {}
+    for key, sums in counts.items():
+        where: list[str] = []
+        params: list[Any] = []
+        for name, value in zip(names, key, strict=True):
+            if value is None:
+                where.append(f"{name} IS NULL")
+            else:
+                where.append(f"{name} = {mark}")
+                params.append(value)
+        day = key[list(names).index("day")] if "day" in names else None
+        if not ("day" in names and p.covers(day)):
+            if filters.since is not None:
+                where.append(f"started_at >= {mark}")
+                params.append(_bound(filters.since, dialect))
+            if filters.until is not None:
+                where.append(f"started_at < {mark}")
+                params.append(_bound(filters.until, dialect))
+        together = dialect == "postgresql" and len(params) == len(names)
+        for column, wanted in ranks.items():
+            n = sums["ttft_n" if column == "ttft_ns" else "duration_n"]
+            for q in wanted:
+                figure = f"{column}_p{q}"
+                out[key][figure] = None
+                if not n:
+                    continue
+                offset = (q * n + 99) // 100 - 1
+                if together:
+                    batched.setdefault(column, []).append((key, figure, offset))
                 else:
-                    where.append(f"{name} = {mark}")
-                    params.append(value)
-            day = key[list(names).index("day")] if "day" in names else None
-            if not ("day" in names and p.covers(day)):
-                if filters.since is not None:
-                    where.append(f"started_at >= {mark}")
-                    params.append(_bound(filters.since, dialect))
-                if filters.until is not None:
-                    where.append(f"started_at < {mark}")
-                    params.append(_bound(filters.until, dialect))
-            figures: dict[str, Any] = {}
-            for column, wanted in ranks.items():
-                n = sums["ttft_n" if column == "ttft_ns" else "duration_n"]
-                sql = (
-                    f"SELECT {column} FROM streams WHERE {' AND '.join([*where, f'{column} IS NOT NULL'])}"
-                    f" ORDER BY {column} LIMIT 1 OFFSET {mark}"
-                )
-                for q in wanted:
-                    if not n:
-                        figures[f"{column}_p{q}"] = None
-                        continue
-                    cursor.execute(sql, (*params, (q * n + 99) // 100 - 1))
-                    found = cursor.fetchone()
-                    figures[f"{column}_p{q}"] = found[0] if found else None
-            out[key] = figures
+                    single.append((key, figure, column, where, params, offset))
+    cursor = conn.connection.cursor()
+    try:
+        for key, figure, column, where, params, offset in single:
+            conditions = " AND ".join([*where, f"{column} IS NOT NULL"])
+            cursor.execute(
+                f"SELECT {column} FROM streams WHERE {conditions}"
+                f" ORDER BY {column} LIMIT 1 OFFSET {mark}",
+                (*params, offset),
+            )
+            found = cursor.fetchone()
+            out[key][figure] = found[0] if found else None
+        for column, jobs in batched.items():
+            # the round trips, not the index walks, were the cost: a few thousand figures
+            # go as one statement whose correlated OFFSET PostgreSQL takes from the row
+            keys = [f"k{i}" for i in range(len(names))]
+            match = " AND ".join(f"s.{name} = g.{k}" for name, k in zip(names, keys, strict=True))
+            row = f"({', '.join(['%s'] * (len(names) + 2))})"
+            cursor.execute(
+                f"SELECT g.i, (SELECT s.{column} FROM streams s WHERE {match}"
+                f" AND s.{column} IS NOT NULL ORDER BY s.{column}"
+                f" LIMIT 1 OFFSET CAST(g.o AS bigint))"
+                f" FROM (VALUES {', '.join([row] * len(jobs))}) AS g(i, {', '.join(keys)}, o)",
+                [v for i, (key, _, offset) in enumerate(jobs) for v in (i, *key, offset)],
+            )
+            for i, value in cursor.fetchall():
+                key, figure, _ = jobs[i]
+                out[key][figure] = value
     finally:
         cursor.close()
     return out

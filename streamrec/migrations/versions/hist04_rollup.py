@@ -270,6 +270,17 @@ def _latency() -> str:
     return f"SELECT g.model, g.streams, g.ttft_ns_n AS with_ttft,\n    {figures}\nFROM ({counts}) g"
 
 
+_LATENCY_FUNCTION = """CREATE FUNCTION streamrec_latency_by_model() RETURNS TABLE (
+    model varchar, streams bigint, with_ttft bigint, ttft_p50_ns bigint, ttft_p95_ns bigint,
+    ttft_p99_ns bigint, duration_p50_ns bigint, duration_p95_ns bigint
+) LANGUAGE sql STABLE SET jit = off AS $$
+{select}
+$$"""
+"""PostgreSQL's view body, in a function only to turn the JIT off: the plan's cost counts the
+fallback branches it never runs, which handed it to the JIT (1.7 s of compiling for 0.15 s of
+work over 100,000 streams)."""
+
+
 def _views(dialect: str) -> dict[str, str]:
     parts = _parts()
     return {
@@ -277,7 +288,11 @@ def _views(dialect: str) -> dict[str, str]:
         "WHERE day IS NOT NULL GROUP BY day",
         "usage_daily_model": f"SELECT day, model{_USAGE}\nFROM ({parts}) parts\n"
         "WHERE day IS NOT NULL GROUP BY day, model",
-        **({"latency_by_model": _latency()} if dialect == "postgresql" else {}),
+        **(
+            {"latency_by_model": "SELECT * FROM streamrec_latency_by_model()"}
+            if dialect == "postgresql"
+            else {}
+        ),
     }
 
 
@@ -311,6 +326,8 @@ def upgrade() -> None:
     op.execute(_backfill())
     for statement in _triggers(dialect):
         op.execute(statement)
+    if dialect == "postgresql":
+        op.execute(_LATENCY_FUNCTION.format(select=_latency()))
     for name, select in _views(dialect).items():
         op.execute(f"CREATE VIEW {name} AS\n{select}")
 
@@ -329,6 +346,7 @@ def downgrade() -> None:
     for name in reversed(list(earlier)):
         op.execute(f"DROP VIEW IF EXISTS {name}")
     if dialect == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS streamrec_latency_by_model()")
         op.execute("DROP TRIGGER IF EXISTS streams_rollup ON streams")
         op.execute("DROP FUNCTION IF EXISTS streamrec_rollup()")
     else:
