@@ -178,71 +178,25 @@ def test_rollup_and_stats_equal_the_full_scan(
             assert got == want, view
 
 
-def test_empty_string_and_null_stay_apart(rollup_store: Store) -> None:
-    base = {"status": "completed", "started": 0, "ttft_ns": 5, "duration_ns": 9, "chunk_count": 2}
-    blank = dict.fromkeys(
-        [
-            "input_tokens",
-            "cached_tokens",
-            "cache_write_tokens",
-            "output_tokens",
-            "reasoning_tokens",
-            "cost_nanousd",
-            "cache_savings_nanousd",
-        ]
-    )
-    ops = [
-        (
-            "insert",
-            {
-                **blank,
-                **base,
-                "name": "",
-                "provider": "p",
-                "api": "x",
-                "requested_model": "m1",
-                "model": "m1",
-            },
-        ),
-        (
-            "insert",
-            {
-                **blank,
-                **base,
-                "name": None,
-                "provider": "p",
-                "api": "x",
-                "requested_model": "m1",
-                "model": "m1",
-            },
-        ),
-    ]
-    _apply(rollup_store, ops)
-    rows = rollup_store.stats("name")
-    assert [(r["name"], r["streams"]) for r in rows] == [(None, 1), ("", 1)]
-
-
 def _plain(**values: Any) -> dict[str, Any]:
+    """A row of ``_row_values``' shape: completed, every optional value absent but ``values``."""
     row: dict[str, Any] = dict.fromkeys(
         ["name", "provider", "api", "requested_model", "model", "started", "ttft_ns"]
-    )
-    row.update(
-        dict.fromkeys(
-            [
-                "duration_ns",
-                "input_tokens",
-                "cached_tokens",
-                "cache_write_tokens",
-                "output_tokens",
-                "reasoning_tokens",
-                "cost_nanousd",
-                "cache_savings_nanousd",
-            ]
-        )
+        + ["duration_ns", "cost_nanousd", "cache_savings_nanousd"]
+        + [f"{kind}_tokens" for kind in ("input", "cached", "cache_write", "output", "reasoning")]
     )
     row.update(status="completed", chunk_count=0)
     row.update(values)
     return row
+
+
+def test_empty_string_and_null_stay_apart(rollup_store: Store) -> None:
+    timed = {"started": 0, "ttft_ns": 5, "duration_ns": 9, "chunk_count": 2}
+    same = {"provider": "p", "api": "x", "requested_model": "m1", "model": "m1"}
+    ops = [("insert", _plain(**timed, **same, name=name)) for name in ("", None)]
+    _apply(rollup_store, ops)
+    rows = rollup_store.stats("name")
+    assert [(r["name"], r["streams"]) for r in rows] == [(None, 1), ("", 1)]
 
 
 def test_pages_sorted_by_any_column_never_overlap(rollup_store: Store) -> None:
