@@ -51,25 +51,29 @@ def event_row(e: StoredEvent) -> dict[str, Any]:
 
 
 _KIND_TEXT = {k: k.value for k in EventKind}
-_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 _COLUMNS = ("stream_id", "seq", "kind", "t_ns", "recorded_at", "event", "payload", "encoding")
+_ONE_ROW = f"({', '.join(['?'] * len(_COLUMNS))})"
 
 
 def insert_events(conn: Any, batch: Sequence[StoredEvent]) -> None:
-    """INSERT ``batch`` into ``events`` with the driver's ``executemany`` of plain tuples.
+    """INSERT ``batch`` into ``events``.
 
-    The values are ``event_row``'s, and ``recorded_at`` goes through the column type's
-    own bind processor for the dialect (SQLite's DATETIME text), so what is stored is
-    what ``insert(events)`` stored; SQLAlchemy's per-row work on that path (a dict per
-    row, bind processing by name, the compiled statement's parameter assembly) was
-    most of a commit's cost.
+    On SQLite, through the driver, many rows per statement: the values are
+    ``event_row``'s and ``recorded_at`` goes through the column type's own bind
+    processor (SQLite's DATETIME text), so what is stored is what ``insert(events)``
+    stored. SQLAlchemy's per-row work on that path (a dict per row, bind processing by
+    name, the compiled statement's parameter assembly) was most of a commit's cost, and
+    the sqlite3 module's ``executemany`` releases the GIL around each row's step: on a
+    busy process every release waits a switch interval (5 ms) to get it back, so 1,000
+    rows took seconds while a live stream held the GIL. One statement is one release.
+    Elsewhere (PostgreSQL: psycopg pipelines an executemany) SQLAlchemy's insert stays:
+    driver-level VALUES lists measured no faster there.
     """
     if not batch:
         return
     dialect = conn.dialect
-    mark = _PLACEHOLDER.get(dialect.paramstyle)
-    if mark is None or not isinstance(events.c.payload.type, Text):
-        conn.execute(insert(events), [event_row(e) for e in batch])  # not a layout known here
+    if not (_fast(conn) and dialect.paramstyle == "qmark"):
+        conn.execute(insert(events), [event_row(e) for e in batch])
         return
     when = events.c.recorded_at.type.dialect_impl(dialect).bind_processor(dialect)
     kinds, encode = _KIND_TEXT, encode_payload
@@ -89,22 +93,16 @@ def insert_events(conn: Any, batch: Sequence[StoredEvent]) -> None:
                 encoding,
             )
         )
-    # many rows per statement, not executemany: the sqlite3 module releases the GIL around
-    # each row's step, and on a busy process every release waits a switch interval (5 ms)
-    # to get it back: 1,000 rows took seconds while a live stream held the GIL
-    per = _rows_per_statement(dialect)
-    one = f"({', '.join([mark] * len(_COLUMNS))})"
+    per = _rows_per_statement()
     for start in range(0, len(rows), per):
         part = rows[start : start + per]
         conn.exec_driver_sql(
-            f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES {', '.join([one] * len(part))}",
+            f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES {', '.join([_ONE_ROW] * len(part))}",
             tuple(value for row in part for value in row),
         )
 
 
-def _rows_per_statement(dialect: Any) -> int:
-    if dialect.name != "sqlite":
-        return 1000  # PostgreSQL takes up to 65,535 parameters
+def _rows_per_statement() -> int:
     import sqlite3
 
     # SQLite takes 32,766 parameters from 3.32 (999 before)
