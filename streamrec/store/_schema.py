@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 __all__ = ["ROLLUP_KEYS", "ROLLUP_VALUES", "events", "metadata", "stream_rollup", "streams"]
@@ -116,9 +117,16 @@ streams = Table(
     Index("ix_streams_conversation_id", "conversation_id"),
     Index("ix_streams_prompt_hash", "prompt_hash"),
     Index("ix_streams_response_id", "response_id"),
-    # a nearest-rank percentile is read at its rank from one of these, not sorted
+    # a nearest-rank percentile is read at its rank from one of these, not sorted; a row
+    # enters once its latency is known (the stream's end), not at its start as well
     *(
-        Index(f"ix_streams_{'_'.join(lead)}_{value}", *lead, value)
+        Index(
+            f"ix_streams_{'_'.join(lead)}_{value}",
+            *lead,
+            value,
+            sqlite_where=text(f"{value} IS NOT NULL"),
+            postgresql_where=text(f"{value} IS NOT NULL"),
+        )
         for lead in (("model",), ("day",), ("day", "model"))
         for value in ("ttft_ns", "duration_ns")
     ),

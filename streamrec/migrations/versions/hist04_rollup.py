@@ -314,7 +314,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("day", sa.String(10), nullable=True))
     op.execute(f"UPDATE streams SET day = {_DAY[dialect]} WHERE started_at IS NOT NULL")
     for name, columns in _INDEXES.items():
-        op.create_index(name, "streams", columns)
+        # partial: a row enters when its latency is known (at the stream's end), not at its
+        # start and again at its end; the picks ask `value IS NOT NULL`, which selects them
+        present = sa.text(f"{columns[-1]} IS NOT NULL")
+        op.create_index(name, "streams", columns, sqlite_where=present, postgresql_where=present)
     op.create_table(
         "stream_rollup",
         *(sa.Column(k, _KEY_TYPES[k], nullable=False) for k in KEYS),
