@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import Any
@@ -95,6 +96,7 @@ class _Clients:
     """
 
     def __init__(self) -> None:
+        self._tls: ssl.SSLContext | None = None  # one for all: loading the CA bundle takes ms
         self._idle: dict[tuple[bytes, bytes, int | None], list[httpx.AsyncClient]] = {}
         self._origin: dict[httpx.AsyncClient, tuple[bytes, bytes, int | None]] = {}
 
@@ -108,7 +110,10 @@ class _Clients:
         idle = self._idle.get(origin)
         if idle:
             return idle.pop()
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
         client = httpx.AsyncClient(
+            verify=self._tls,
             timeout=_TIMEOUT,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             follow_redirects=False,
