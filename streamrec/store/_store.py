@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, insert, inspect, select, update
+from sqlalchemy import Engine, Integer, bindparam, func, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
@@ -331,16 +331,15 @@ class Store:
             for started in starts:
                 conn.execute(insert(streams), [started_row(started, conn)])
             insert_events(conn, batch)
-            for stream_id, (chunks, last) in progress.items():
+            if progress:
+                # one statement for every stream in the batch (executemany), not one
+                # compiled per stream: at 50 concurrent streams a batch holds ~1 event each
                 conn.execute(
-                    update(streams)
-                    .where(streams.c.stream_id == stream_id)
-                    .values(
-                        chunk_count=streams.c.chunk_count + chunks,
-                        last_seq=func.max(streams.c.last_seq, last)
-                        if conn.dialect.name == "sqlite"
-                        else func.greatest(streams.c.last_seq, last),
-                    )
+                    _progress(conn.dialect.name),
+                    [
+                        {"sid": stream_id, "chunks": chunks, "last": last}
+                        for stream_id, (chunks, last) in progress.items()
+                    ],
                 )
             for row in summaries:
                 conn.execute(
@@ -772,6 +771,19 @@ _COST_COLUMNS = ("cost_nanousd", "cost_reason", "prices_version", "cache_savings
 _BACK = re.compile(r"^(?:latest|-([1-9]\d*))$")
 # a stream whose last event is one of these has not ended (tool results follow an end)
 _OPEN_KINDS = frozenset({EventKind.STARTED, EventKind.CHUNK})
+
+
+def _progress(dialect: str) -> Any:
+    """``UPDATE streams``: a batch's chunks counted, ``last_seq`` moved forward (never back)."""
+    greatest = func.max if dialect == "sqlite" else func.greatest
+    return (
+        update(streams)
+        .where(streams.c.stream_id == bindparam("sid"))
+        .values(
+            chunk_count=streams.c.chunk_count + bindparam("chunks", type_=Integer),
+            last_seq=greatest(streams.c.last_seq, bindparam("last", type_=Integer)),
+        )
+    )
 
 
 def _transient(exc: BaseException, reason: str) -> bool:
