@@ -186,10 +186,10 @@ def pick(
         if not ("day" in names and p.covers(day)):
             if filters.since is not None:
                 where.append(f"started_at >= {mark}")
-                params.append(_bound(filters.since, dialect))
+                params.append(_bound(filters.since, conn.dialect))
             if filters.until is not None:
                 where.append(f"started_at < {mark}")
-                params.append(_bound(filters.until, dialect))
+                params.append(_bound(filters.until, conn.dialect))
         together = dialect == "postgresql" and len(params) == len(names)
         for column, wanted in ranks.items():
             n = sums["ttft_n" if column == "ttft_ns" else "duration_n"]
@@ -235,12 +235,12 @@ def pick(
     return out
 
 
-def _bound(when: datetime, dialect: str) -> Any:
-    """A bound as the column stores it: SQLite compares SQLAlchemy's UTC text form."""
+def _bound(when: datetime, dialect: Any) -> Any:
+    """A time bound as the driver takes it for ``started_at``: the column type's own
+    conversion (SQLite stores SQLAlchemy's text form, so it compares as text)."""
+    process = streams.c.started_at.type.bind_processor(dialect)
     when = when.astimezone(timezone.utc)
-    if dialect == "sqlite":
-        return when.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return when
+    return process(when) if process is not None else when
 
 
 def choices(conn: Any) -> dict[str, list[str]]:

@@ -37,7 +37,7 @@ from ._schema import ROLLUP_VALUES, streams
 if TYPE_CHECKING:
     from ._store import Store
 
-__all__ = ["DIMENSIONS", "GROUPS", "STAT_FIELDS", "parse_by", "stats"]
+__all__ = ["DIMENSIONS", "GROUPS", "STAT_FIELDS", "ordered", "parse_by", "stats"]
 
 DIMENSIONS = (
     "day",
@@ -159,9 +159,9 @@ def stats(
         raise TypeError("pass either filters= or filter keywords, not both")
     dialect = store.engine.dialect.name
     fast = plan(names, filters)
+    base = _base(names, filters, dialect)
     with store._errors("compute stats"), store.engine.connect() as conn:
         if fast is None:
-            base = _base(names, filters, dialect)
             totals = _merge(_scan_totals(conn, base, len(names)))
         else:
             # the rollup's whole days, plus what it does not hold, summed live
@@ -172,13 +172,16 @@ def stats(
             )
         pct = pick(conn, names, filters, fast, totals, _PERCENTILES)
         if pct is None:
-            base = _base(names, filters, dialect)
             pct = _percentiles(conn, base, [base.c[f"k{i}"] for i in range(len(names))])
-    out = [_row(names, key, sums, pct) for key, sums in totals.items()]
-    out.sort(
-        key=lambda r: tuple((r[n] is not None, r[n] if r[n] is not None else "") for n in names)
+    return ordered(names, [_row(names, key, sums, pct) for key, sums in totals.items()])
+
+
+def ordered(names: Sequence[str], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``stats`` rows in the order of their group keys, absent values first."""
+    return sorted(
+        rows,
+        key=lambda r: tuple((r[n] is not None, r[n] if r[n] is not None else "") for n in names),
     )
-    return out
 
 
 def _dimension(name: str, dialect: str, tag: ColumnElement[Any] | None) -> ColumnElement[Any]:
