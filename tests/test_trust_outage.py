@@ -192,6 +192,81 @@ def test_postgres_outage_loses_nothing(
     store.close()
 
 
+class CommitCut(Relay):
+    """A relay that, once armed, passes a ``COMMIT`` to the server and cuts the connection
+    before the server's answer comes back: the client cannot know the batch landed."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.armed = False
+        self.fired = threading.Event()
+        self._swallow = False
+        super().__init__(target)
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        to_server = dst.getpeername()[1] == self.target[1]
+        try:
+            while data := src.recv(65536):
+                if self._swallow and not to_server:
+                    continue  # the server's "COMMIT" reply never reaches the client
+                dst.sendall(data)
+                if to_server and self.armed and b"COMMIT\x00" in data:
+                    self.armed = False
+                    self._swallow = True
+                    threading.Thread(target=self._outage, daemon=True).start()
+                    return
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def _outage(self) -> None:
+        time.sleep(0.1)  # the server commits meanwhile
+        self.cut()
+        self._swallow = False
+        self.fired.set()
+        time.sleep(1)
+        self.up()
+
+
+@pytest.mark.postgres
+def test_a_commit_cut_in_flight_is_neither_lost_nor_doubled(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection drops while its COMMIT is on the wire and the server commits it: the
+    writer must find the batch stored, not retry it into the unique key and give the rest of
+    the stream up (what a CI run once showed: 5,834 of 6,017 events lost)."""
+    relay = CommitCut(("127.0.0.1", 5432))
+    store = Store(_through(pg_url, relay))
+
+    def source() -> Iterator[str]:
+        yield chunk({"role": "assistant", "content": ""})
+        for n in range(1500):
+            if n == 300:
+                relay.armed = True
+            yield chunk({"content": f"{n} "})
+            time.sleep(0.001)
+        yield chunk({}, "stop")
+        yield "[DONE]"
+
+    try:
+        with caplog.at_level(logging.WARNING, "streamrec"):
+            stream = record(source(), api="openai", store=store)
+            count = sum(1 for _ in stream)
+            _settle(store)
+        assert relay.fired.is_set(), "no COMMIT was cut in flight"
+        assert "committed after all" in caplog.text
+        events = store.events(stream.stream_id)
+        assert [e.seq for e in events] == list(range(count + 2))
+        assert store.stream(stream.stream_id)["status"] == "completed"
+        assert store.stream(stream.stream_id)["chunk_count"] == count
+        assert store.verify([stream.stream_id]) == []
+    finally:
+        store.close()
+        relay.close()
+
+
 def _hold_sqlite_lock(path: Path, seconds: float) -> subprocess.Popen[str]:
     code = (
         "import sqlite3, sys, time\n"

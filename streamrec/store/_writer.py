@@ -22,6 +22,12 @@ Two kinds of failure are told apart, because they need opposite answers:
 - Anything else a write raises is about the data: the batch is split per stream,
   and only the streams whose own events fail are marked failed, with the reason.
 
+A connection lost while its COMMIT is on the wire leaves the batch in doubt: the
+server may have committed it without the answer coming back. Retrying it blindly
+would hit the events' own unique key and give the stream up, losing everything
+after it; so before the next write the writer asks the database whether the
+batch landed (a batch is one transaction: one of its events tells for all).
+
 The thread survives every exception; later recordings in the process are stored.
 """
 
@@ -125,6 +131,7 @@ class Writer:
         self._listeners: dict[str, FailureListener] = {}
         self._failed: set[str] = set()  # streams given up: later events are not stored
         self._dropped: dict[str, int] = {}  # stream -> events dropped past the bound
+        self._in_doubt: list[_Item] = []  # the last write an outage cut: committed or not?
         self.unavailable: StoreError | None = None
         """Why the database is not taking writes right now; None while it is."""
         self._thread = threading.Thread(target=self._run, name="streamrec-writer", daemon=True)
@@ -320,9 +327,18 @@ class Writer:
 
     def _commit(self, batch: Sequence[_Item]) -> bool:
         """Store ``batch``; False if the database is unavailable (the batch stays pending)."""
+        if self._in_doubt:
+            try:
+                batch = self._settle_doubt(batch)
+            except StoreUnavailable as exc:
+                self._outage(exc)
+                return False
+            if not batch:
+                return True
         try:
             self._append(batch)
         except StoreUnavailable as exc:
+            self._in_doubt = list(batch)
             self._outage(exc)
             return False
         except Exception as exc:
@@ -337,6 +353,7 @@ class Writer:
                 try:
                     self._append(items)
                 except StoreUnavailable as again:
+                    self._in_doubt = items
                     self._outage(again)
                     return False
                 except Exception as own:
@@ -346,6 +363,24 @@ class Writer:
             return True
         self._committed(batch)
         return True
+
+    def _settle_doubt(self, batch: Sequence[_Item]) -> Sequence[_Item]:
+        """Find out whether the write an outage cut was committed; what of ``batch`` is left.
+
+        Raises ``StoreUnavailable`` while the database is still away (the doubt stays)."""
+        doubt = self._in_doubt
+        probe = doubt[0].event
+        landed = self._store.event(probe.stream_id, probe.seq) is not None
+        self._in_doubt = []
+        if not landed:
+            return batch
+        log.warning(
+            "streamrec: %d event(s) written as the database went away were committed after all",
+            len(doubt),
+        )
+        self._committed(doubt)
+        gone = {id(i) for i in doubt}
+        return [i for i in batch if id(i) not in gone]
 
     def _append(self, items: Sequence[_Item]) -> None:
         events = [i.event for i in items]
