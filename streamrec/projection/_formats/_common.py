@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jiter
+
 from ...errors import ProjectionError
 from ...events import StreamStarted, dumps
 from .._state import StreamState
@@ -35,11 +37,17 @@ def decode(data: str) -> dict[str, Any]:
     """A chunk's JSON object; ProjectionError (counted as malformed) for anything else.
 
     The object is fresh and the reducer's own: keep parts of it without copying.
+    jiter reads a chunk in a third of the stdlib's time (the fold's largest single cost);
+    what it refuses (a lone surrogate, escaped or raw) goes to ``json.loads``, which
+    keeps the same values for everything both accept.
     """
     try:
-        value = json.loads(data)
-    except ValueError as exc:
-        raise ProjectionError(f"chunk is not JSON: {exc}") from None
+        value = jiter.from_json(data.encode())
+    except ValueError:  # UnicodeEncodeError is one too
+        try:
+            value = json.loads(data)
+        except ValueError as exc:
+            raise ProjectionError(f"chunk is not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ProjectionError(f"chunk is JSON {type(value).__name__}, not an object")
     return value
@@ -122,8 +130,6 @@ def partial_object(text: str, *, trailing_strings: bool = False) -> dict[str, An
     """What the SDKs make of a JSON object cut off mid-stream (jiter's partial mode, as
     openai and anthropic use it): the members that are complete (and, with
     ``trailing_strings``, a string cut short); None if the text is not JSON at all."""
-    import jiter
-
     if not text.strip():
         return {}
     try:

@@ -91,10 +91,12 @@ class OpenAIChatReducer(Reducer):
         if isinstance(error, str):  # Ollama and others: {"error": "text"}
             set_error(state, "error", error)
             return []
-        if chunk.get("id"):
-            state.id = chunk["id"]
-        if chunk.get("model"):
-            state.model = chunk["model"]
+        # every chunk repeats them: a pydantic attribute write costs more than the compare
+        ident, model = chunk.get("id"), chunk.get("model")
+        if ident and ident != state.id:
+            state.id = ident
+        if model and model != state.model:
+            state.model = model
         for key in ("system_fingerprint", "service_tier"):
             if isinstance(chunk.get(key), str):
                 state.provider_data[key] = chunk[key]
