@@ -193,51 +193,71 @@ def test_postgres_outage_loses_nothing(
 
 
 class CommitCut(Relay):
-    """A relay that, once armed, passes a ``COMMIT`` to the server and cuts the connection
-    before the server's answer comes back: the client cannot know the batch landed."""
+    """A relay that, once armed, loses the outcome of one ``COMMIT``: ``lost_answer`` passes it
+    to the server and cuts the connection before the answer comes back; ``late`` cuts the
+    client off at once and hands the COMMIT to the server only 0.3 s later, after the
+    writer has looked and retried (its retry waits on the open transaction's unique key)."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int], mode: str) -> None:
+        self.mode = mode
         self.armed = False
         self.fired = threading.Event()
-        self._swallow = False
+        self._mute: set[socket.socket] = set()  # server sockets whose answers are dropped
         super().__init__(target)
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         to_server = dst.getpeername()[1] == self.target[1]
         try:
             while data := src.recv(65536):
-                if self._swallow and not to_server:
+                if src in self._mute:
                     continue  # the server's "COMMIT" reply never reaches the client
-                dst.sendall(data)
                 if to_server and self.armed and b"COMMIT\x00" in data:
                     self.armed = False
-                    self._swallow = True
-                    threading.Thread(target=self._outage, daemon=True).start()
+                    self._mute.add(dst)
+                    if self.mode == "late":
+                        src.shutdown(socket.SHUT_RDWR)
+                        self._later(dst, data)
+                    else:
+                        dst.sendall(data)
+                        threading.Thread(target=self._outage, daemon=True).start()
                     return
+                dst.sendall(data)
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+            if not (self.mode == "late" and dst in self._mute):
+                for s in (src, dst):
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+
+    def _later(self, server: socket.socket, data: bytes) -> None:
+        def deliver() -> None:
+            time.sleep(0.3)
+            server.sendall(data)
+            time.sleep(0.2)
+            with contextlib.suppress(OSError):
+                server.shutdown(socket.SHUT_RDWR)
+            self.fired.set()
+
+        threading.Thread(target=deliver, daemon=True).start()
 
     def _outage(self) -> None:
         time.sleep(0.1)  # the server commits meanwhile
         self.cut()
-        self._swallow = False
         self.fired.set()
         time.sleep(1)
         self.up()
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("mode", ["lost_answer", "late"])
 def test_a_commit_cut_in_flight_is_neither_lost_nor_doubled(
-    pg_url: str, caplog: pytest.LogCaptureFixture
+    pg_url: str, mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The connection drops while its COMMIT is on the wire and the server commits it: the
     writer must find the batch stored, not retry it into the unique key and give the rest of
     the stream up (what a CI run once showed: 5,834 of 6,017 events lost)."""
-    relay = CommitCut(("127.0.0.1", 5432))
+    relay = CommitCut(("127.0.0.1", 5432), mode)
     store = Store(_through(pg_url, relay))
 
     def source() -> Iterator[str]:

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -25,7 +24,7 @@ from .. import (
     projection,  # lazy: its pydantic models load when a state is first folded
 )
 from ..errors import NotAStreamrecDatabase, StoreError, StoreUnavailable, UnknownStream
-from ..events import EventKind, StoredEvent, utcnow
+from ..events import EventKind, StoredEvent
 from ._engine import make_engine, resolve_url, sqlite_path
 from ._filters import Filters
 from ._rows import (
@@ -33,7 +32,6 @@ from ._rows import (
     decode_payload,
     encode_payload,
     insert_events,
-    interrupted_payload,
     read_events,
     read_timeline,
     same,
@@ -663,44 +661,26 @@ class Store:
         Only the first and last event are read to decide; a dead stream's log is
         read once, to close it.
         """
-        recovered = []
-        now = utcnow()
-        rows = self.streams(status="recording")
-        # every store open asks: one read of the first events, not one per stream
-        firsts = self._first_events([row["stream_id"] for row in rows])
-        for row in rows:
-            stream_id = row["stream_id"]
-            started = firsts.get(stream_id)
-            payload = started.model() if started else None
-            host, pid = getattr(payload, "host", None), getattr(payload, "pid", None)
-            if host == socket.gethostname() and pid is not None:
-                dead = not _pid_alive(pid)
-            elif local_only:
-                continue
-            else:
-                last = self.event(stream_id, row["last_seq"])
-                age = (now - last.recorded_at).total_seconds() if last else older_than_s
-                dead = age >= older_than_s
-            if not dead or started is None:
-                continue
-            try:
-                self._close_interrupted(self.events(stream_id), "recorder process died")
-            except StoreError:
-                if self.stream(stream_id)["status"] != "recording":
-                    continue  # another process recovered it first
-                raise  # the store cannot be written: say so, not "0 recovered"
-            recovered.append(stream_id)
-        return recovered
+        from ._recover import recover
 
-    def _first_events(self, stream_ids: Sequence[str]) -> dict[str, StoredEvent]:
-        found: dict[str, StoredEvent] = {}
-        with self._errors("read events"), self.engine.connect() as conn:
-            for start in range(0, len(stream_ids), 500):
-                chunk = stream_ids[start : start + 500]
-                query = select(events).where(events.c.seq == 0, events.c.stream_id.in_(chunk))
-                for row in conn.execute(query):
-                    event = stored_event(row)
-                    found[event.stream_id] = event
+        return recover(self, older_than_s=older_than_s, local_only=local_only)
+
+    def stored_through(self, stream_ids: Sequence[str]) -> dict[str, int]:
+        """The highest stored seq of each of these streams (absent: none stored).
+
+        The writer asks it when a write's outcome is unknown: a stream's events are
+        committed in seq order, so everything up to this seq is in."""
+        found: dict[str, int] = {}
+        ids = list(dict.fromkeys(stream_ids))
+        with self._errors("read stored events"), self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                query = (
+                    select(events.c.stream_id, func.max(events.c.seq))
+                    .where(events.c.stream_id.in_(chunk))
+                    .group_by(events.c.stream_id)
+                )
+                found.update({sid: seq for sid, seq in conn.execute(query)})
         return found
 
     def event(self, stream_id: str, seq: int) -> StoredEvent | None:
@@ -710,19 +690,6 @@ class Store:
                 select(events).where(events.c.stream_id == stream_id, events.c.seq == seq)
             ).first()
         return stored_event(row) if row is not None else None
-
-    def _close_interrupted(self, stored: Sequence[StoredEvent], reason: str) -> None:
-        """Append ``stream.interrupted`` (and its read-model row) to a stream that will never end."""
-        last = stored[-1]
-        event = StoredEvent(
-            stream_id=last.stream_id,
-            seq=last.seq + 1,
-            kind=EventKind.INTERRUPTED,
-            t_ns=last.t_ns,
-            recorded_at=utcnow(),
-            payload=interrupted_payload(reason),
-        )
-        self.append([event], [summary_row(projection.project([*stored, event]), event.seq)])
 
     def sql(
         self, query: str, *, limit: int | None = None
@@ -793,16 +760,6 @@ def _transient(exc: BaseException, reason: str) -> bool:
     if not isinstance(exc, (OperationalError, InterfaceError)):
         return False
     return not any(p in reason.lower() for p in _PERMANENT)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _script() -> Any:

@@ -23,10 +23,12 @@ Two kinds of failure are told apart, because they need opposite answers:
   and only the streams whose own events fail are marked failed, with the reason.
 
 A connection lost while its COMMIT is on the wire leaves the batch in doubt: the
-server may have committed it without the answer coming back. Retrying it blindly
-would hit the events' own unique key and give the stream up, losing everything
-after it; so before the next write the writer asks the database whether the
-batch landed (a batch is one transaction: one of its events tells for all).
+server may have committed it without the answer coming back (or may still be
+committing it). Retrying it blindly would hit the events' own unique key and give
+the stream up, losing everything after it. So before the next write, and again if
+a write is refused on that key, the writer asks the database how far each stream
+of the batch is stored (a stream's events are committed in seq order) and counts
+what is there as committed.
 
 The thread survives every exception; later recordings in the process are stored.
 """
@@ -329,10 +331,11 @@ class Writer:
         """Store ``batch``; False if the database is unavailable (the batch stays pending)."""
         if self._in_doubt:
             try:
-                batch = self._settle_doubt(batch)
+                batch = self._reconcile(batch, self._in_doubt)
             except StoreUnavailable as exc:
                 self._outage(exc)
                 return False
+            self._in_doubt = []
             if not batch:
                 return True
         try:
@@ -342,6 +345,14 @@ class Writer:
             self._outage(exc)
             return False
         except Exception as exc:
+            if _unique_key(exc):  # an earlier write in doubt that landed after all
+                try:
+                    left = self._reconcile(batch, batch)
+                except StoreUnavailable as again:
+                    self._outage(again)
+                    return False
+                if len(left) < len(batch):
+                    return not left or self._commit(left)
             by_stream: dict[str, list[_Item]] = {}
             for item in batch:
                 by_stream.setdefault(item.event.stream_id, []).append(item)
@@ -364,22 +375,19 @@ class Writer:
         self._committed(batch)
         return True
 
-    def _settle_doubt(self, batch: Sequence[_Item]) -> Sequence[_Item]:
-        """Find out whether the write an outage cut was committed; what of ``batch`` is left.
-
-        Raises ``StoreUnavailable`` while the database is still away (the doubt stays)."""
-        doubt = self._in_doubt
-        probe = doubt[0].event
-        landed = self._store.event(probe.stream_id, probe.seq) is not None
-        self._in_doubt = []
-        if not landed:
+    def _reconcile(self, batch: Sequence[_Item], doubt: Sequence[_Item]) -> Sequence[_Item]:
+        """Count as committed the events of ``doubt`` the database already holds; the rest of
+        ``batch``. Raises ``StoreUnavailable`` while the database is still away."""
+        through = self._store.stored_through([i.event.stream_id for i in doubt])
+        stored = [i for i in doubt if i.event.seq <= through.get(i.event.stream_id, -1)]
+        if not stored:
             return batch
         log.warning(
             "streamrec: %d event(s) written as the database went away were committed after all",
-            len(doubt),
+            len(stored),
         )
-        self._committed(doubt)
-        gone = {id(i) for i in doubt}
+        self._committed(stored)
+        gone = {id(i) for i in stored}
         return [i for i in batch if id(i) not in gone]
 
     def _append(self, items: Sequence[_Item]) -> None:
@@ -491,6 +499,12 @@ class Writer:
             self._append([item])
         except Exception as exc:
             self._tell(item.event.stream_id, exc)
+
+
+def _unique_key(error: BaseException) -> bool:
+    """Whether a write was refused on a unique key (an event stored already)."""
+    text = str(error).lower()
+    return "unique" in text or "duplicate key" in text
 
 
 def _reason(error: BaseException) -> str:
