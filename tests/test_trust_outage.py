@@ -196,7 +196,7 @@ class CommitCut(Relay):
     """A relay that, once armed, loses the outcome of one ``COMMIT``: ``lost_answer`` passes it
     to the server and cuts the connection before the answer comes back; ``late`` cuts the
     client off at once and hands the COMMIT to the server only 0.3 s later, after the
-    writer has looked and retried (its retry waits on the open transaction's unique key)."""
+    writer has retried (its retry waits on the open transaction's unique key)."""
 
     def __init__(self, target: tuple[str, int], mode: str) -> None:
         self.mode = mode
@@ -254,8 +254,8 @@ class CommitCut(Relay):
 def test_a_commit_cut_in_flight_is_neither_lost_nor_doubled(
     pg_url: str, mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The connection drops while its COMMIT is on the wire and the server commits it: the
-    writer must find the batch stored, not retry it into the unique key and give the rest of
+    """The connection drops while its COMMIT is on the wire and the server commits it: when
+    its retry meets the unique key the writer must find the batch stored, not give the rest of
     the stream up (what a CI run once showed: 5,834 of 6,017 events lost)."""
     relay = CommitCut(("127.0.0.1", 5432), mode)
     store = Store(_through(pg_url, relay))

@@ -668,8 +668,9 @@ class Store:
     def stored_through(self, stream_ids: Sequence[str]) -> dict[str, int]:
         """The highest stored seq of each of these streams (absent: none stored).
 
-        The writer asks it when a write's outcome is unknown: a stream's events are
-        committed in seq order, so everything up to this seq is in."""
+        The writer asks it when a retry is refused on the events' key (an earlier write's
+        outcome was lost): a stream's events are committed in seq order, so everything up
+        to this seq is in."""
         found: dict[str, int] = {}
         ids = list(dict.fromkeys(stream_ids))
         with self._errors("read stored events"), self.engine.connect() as conn:

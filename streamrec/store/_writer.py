@@ -23,12 +23,12 @@ Two kinds of failure are told apart, because they need opposite answers:
   and only the streams whose own events fail are marked failed, with the reason.
 
 A connection lost while its COMMIT is on the wire leaves the batch in doubt: the
-server may have committed it without the answer coming back (or may still be
-committing it). Retrying it blindly would hit the events' own unique key and give
-the stream up, losing everything after it. So before the next write, and again if
-a write is refused on that key, the writer asks the database how far each stream
-of the batch is stored (a stream's events are committed in seq order) and counts
-what is there as committed.
+server may have committed it without the answer coming back (or commit it later:
+the retry then waits on the open transaction's keys). The retry is then refused on
+the events' own unique key, which alone would give the stream up and lose everything
+after it. So a write refused on a unique key first asks the database how far each
+stream of the batch is stored (a stream's events are committed in seq order),
+counts what is there as committed, and writes the rest.
 
 The thread survives every exception; later recordings in the process are stored.
 """
@@ -48,6 +48,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import StoreError, StoreUnavailable
 from ..events import ChunkRow, ChunkTuple, StoredEvent
@@ -133,7 +135,6 @@ class Writer:
         self._listeners: dict[str, FailureListener] = {}
         self._failed: set[str] = set()  # streams given up: later events are not stored
         self._dropped: dict[str, int] = {}  # stream -> events dropped past the bound
-        self._in_doubt: list[_Item] = []  # the last write an outage cut: committed or not?
         self.unavailable: StoreError | None = None
         """Why the database is not taking writes right now; None while it is."""
         self._thread = threading.Thread(target=self._run, name="streamrec-writer", daemon=True)
@@ -329,25 +330,15 @@ class Writer:
 
     def _commit(self, batch: Sequence[_Item]) -> bool:
         """Store ``batch``; False if the database is unavailable (the batch stays pending)."""
-        if self._in_doubt:
-            try:
-                batch = self._reconcile(batch, self._in_doubt)
-            except StoreUnavailable as exc:
-                self._outage(exc)
-                return False
-            self._in_doubt = []
-            if not batch:
-                return True
         try:
             self._append(batch)
         except StoreUnavailable as exc:
-            self._in_doubt = list(batch)
             self._outage(exc)
             return False
         except Exception as exc:
-            if _unique_key(exc):  # an earlier write in doubt that landed after all
+            if isinstance(exc.__cause__, IntegrityError):  # a write cut by an outage landed?
                 try:
-                    left = self._reconcile(batch, batch)
+                    left = self._reconcile(batch)
                 except StoreUnavailable as again:
                     self._outage(again)
                     return False
@@ -364,7 +355,6 @@ class Writer:
                 try:
                     self._append(items)
                 except StoreUnavailable as again:
-                    self._in_doubt = items
                     self._outage(again)
                     return False
                 except Exception as own:
@@ -375,11 +365,12 @@ class Writer:
         self._committed(batch)
         return True
 
-    def _reconcile(self, batch: Sequence[_Item], doubt: Sequence[_Item]) -> Sequence[_Item]:
-        """Count as committed the events of ``doubt`` the database already holds; the rest of
-        ``batch``. Raises ``StoreUnavailable`` while the database is still away."""
-        through = self._store.stored_through([i.event.stream_id for i in doubt])
-        stored = [i for i in doubt if i.event.seq <= through.get(i.event.stream_id, -1)]
+    def _reconcile(self, batch: Sequence[_Item]) -> Sequence[_Item]:
+        """Count as committed the events of ``batch`` the database already holds; the rest.
+        A write an outage cut was a head of the pending list, so it is within this batch.
+        Raises ``StoreUnavailable`` while the database is still away."""
+        through = self._store.stored_through([i.event.stream_id for i in batch])
+        stored = [i for i in batch if i.event.seq <= through.get(i.event.stream_id, -1)]
         if not stored:
             return batch
         log.warning(
@@ -499,12 +490,6 @@ class Writer:
             self._append([item])
         except Exception as exc:
             self._tell(item.event.stream_id, exc)
-
-
-def _unique_key(error: BaseException) -> bool:
-    """Whether a write was refused on a unique key (an event stored already)."""
-    text = str(error).lower()
-    return "unique" in text or "duplicate key" in text
 
 
 def _reason(error: BaseException) -> str:
