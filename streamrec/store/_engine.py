@@ -10,6 +10,8 @@ seen that the file is its own (``Store``), so a foreign file is left as found.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +105,25 @@ def _tune_sqlite(engine: Engine, *, immediate: bool, busy_timeout_ms: int) -> No
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def use_wal(engine: Engine, *, wait_s: float = 30.0) -> None:
+    """Switch a new SQLite file to WAL (persistent in the file: done once, at creation).
+
+    Processes (or threads) creating the file at once: the switch needs the file to
+    itself, and SQLite may refuse it at once ("database is locked") while another
+    one's schema transaction runs, busy timeout or not; it is done once, so it waits.
+    """
+    deadline = time.monotonic() + wait_s
+    raw = engine.raw_connection()  # outside a transaction, as the pragma needs
+    try:
+        while True:
+            try:
+                raw.cursor().execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    finally:
+        raw.close()

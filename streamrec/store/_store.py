@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -25,7 +26,7 @@ from .. import (
 )
 from ..errors import NotAStreamrecDatabase, StoreError, StoreUnavailable, UnknownStream
 from ..events import EventKind, StoredEvent
-from ._engine import make_engine, resolve_url, sqlite_path
+from ._engine import make_engine, resolve_url, sqlite_path, use_wal
 from ._filters import Filters
 from ._rows import (
     aware,
@@ -226,15 +227,15 @@ class Store:
         return current, tables
 
     def _use_wal(self) -> None:
-        """Switch a new SQLite file to WAL (persistent in the file: done once, at creation)."""
         if self.engine.dialect.name != "sqlite":
             return
         with self._errors("create the database"):
-            raw = self.engine.raw_connection()  # outside a transaction, as the pragma needs
             try:
-                raw.cursor().execute("PRAGMA journal_mode=WAL")
-            finally:
-                raw.close()
+                use_wal(self.engine)
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(
+                    f"could not create the database at {self.display_url}: {exc}"
+                ) from exc
 
     @property
     def display_url(self) -> str:
