@@ -60,6 +60,7 @@ from ._common import (
 
 _NEVER_KEPT = frozenset({"obfuscation"})
 _CHOICE0_FIELDS = frozenset({"obfuscation", "content", "refusal", "tool_calls", "role"})
+_ABSENT = object()
 
 
 @register
@@ -92,31 +93,40 @@ class OpenAIChatReducer(Reducer):
             set_error(state, "error", error)
             return []
         # every chunk repeats them: a pydantic attribute write costs more than the compare
-        ident, model = chunk.get("id"), chunk.get("model")
+        get = chunk.get
+        ident, model = get("id"), get("model")
         if ident and ident != state.id:
             state.id = ident
         if model and model != state.model:
             state.model = model
-        for key in ("system_fingerprint", "service_tier"):
-            if isinstance(chunk.get(key), str):
-                state.provider_data[key] = chunk[key]
-        choices = chunk.get("choices")
-        if choices is not None and not isinstance(choices, list):
-            raise ValueError(f"choices is {type(choices).__name__}, not a list")
+        fingerprint, tier = get("system_fingerprint"), get("service_tier")
+        if isinstance(fingerprint, str):
+            state.provider_data["system_fingerprint"] = fingerprint
+        if isinstance(tier, str):
+            state.provider_data["service_tier"] = tier
+        choices = get("choices")
         completed: list[ToolCall] = []
-        for choice in choices or ():
-            if isinstance(choice, dict):
-                completed += self._choice(choice)
-        usage = chunk.get("usage")
-        groq = chunk.get("x_groq")
-        if isinstance(groq, dict):
+        if choices:
+            if not isinstance(choices, list):
+                raise ValueError(f"choices is {type(choices).__name__}, not a list")
+            for choice in choices:
+                if isinstance(choice, dict):
+                    done = self._choice(choice)
+                    if done:
+                        completed += done
+        elif choices is not None and not isinstance(choices, list):
+            raise ValueError(f"choices is {type(choices).__name__}, not a list")
+        usage = get("usage")
+        groq = get("x_groq")
+        if groq is not None and isinstance(groq, dict):
             state.provider_data["price_provider"] = "groq"
             if not isinstance(usage, dict):
                 usage = groq.get("usage")
-        if isinstance(usage, dict):
+        if usage is not None and isinstance(usage, dict):
             self._usage(usage)
-        if isinstance(chunk.get("moderation"), dict):
-            state.provider_data["moderation"] = chunk["moderation"]
+        moderation = get("moderation")
+        if moderation is not None and isinstance(moderation, dict):
+            state.provider_data["moderation"] = moderation
         return completed
 
     def end(self) -> list[ToolCall]:
@@ -142,32 +152,44 @@ class OpenAIChatReducer(Reducer):
         return done
 
     def _choice(self, choice: dict[str, Any]) -> list[ToolCall]:
+        # the fold's innermost step (once per chunk): plain gets, each field read once
         state = self.state
-        index = as_int(choice.get("index")) or 0
-        completed: list[ToolCall] = []
+        get = choice.get
+        index = get("index")
+        if index.__class__ is not int or index < 0:
+            index = as_int(index) or 0
         # a non-streaming body's whole ``message`` reads as one delta
-        delta = choice.get("delta", choice.get("message"))
-        self._keep_choice(index, choice, delta)
+        delta = get("delta", _ABSENT)
+        if delta is _ABSENT:
+            delta = get("message")
+        reason = get("finish_reason")
+        self._keep_choice(index, delta, get("logprobs"), reason)
+        completed: list[ToolCall] = []
         if index == 0 and isinstance(delta, dict):
-            if isinstance(delta.get("content"), str):
-                state.content += delta["content"]
-            if isinstance(delta.get("refusal"), str):
-                state.refusal = (state.refusal or "") + delta["refusal"]
+            field = delta.get
+            content = field("content")
+            if content and isinstance(content, str):
+                state.content += content
+            refusal = field("refusal")
+            if isinstance(refusal, str):
+                state.refusal = (state.refusal or "") + refusal
             for key in ("reasoning_content", "reasoning"):  # vLLM, DeepSeek, OpenRouter, Ollama
-                if isinstance(delta.get(key), str):
-                    state.thinking += delta[key]
-            for call in delta.get("tool_calls") or ():
-                if isinstance(call, dict):
-                    completed += self._tool_delta(call)
-        reason = choice.get("finish_reason")
-        if isinstance(reason, str) and reason:
+                thought = field(key)
+                if thought and isinstance(thought, str):
+                    state.thinking += thought
+            calls = field("tool_calls")
+            if calls:
+                for call in calls:
+                    if isinstance(call, dict):
+                        completed += self._tool_delta(call)
+        if reason and isinstance(reason, str):
             self._finish[index] = reason
             state.finish_reasons = [self._finish[i] for i in sorted(self._finish)]
             if index == 0:
                 completed += self._close()
         return completed
 
-    def _keep_choice(self, index: int, choice: dict[str, Any], delta: Any) -> None:
+    def _keep_choice(self, index: int, delta: Any, logprobs: Any, reason: Any) -> None:
         slot = self._choices.get(index)
         if slot is None:
             slot = self._choices[index] = {"index": index, "message": {}, "finish_reason": None}
@@ -176,17 +198,14 @@ class OpenAIChatReducer(Reducer):
             # choice 0's text, refusal and tool calls live in the BaseStream fields (and
             # message_param): only what else its deltas carry is merged here
             skip = _CHOICE0_FIELDS if index == 0 else _NEVER_KEPT
-            rest = {k: v for k, v in delta.items() if k not in skip}
-            if rest:
-                merge_delta(slot["message"], rest)
-        logprobs = choice.get("logprobs")
-        if isinstance(logprobs, dict):
+            if not delta.keys() <= skip:
+                merge_delta(slot["message"], {k: v for k, v in delta.items() if k not in skip})
+        if logprobs is not None and isinstance(logprobs, dict):
             kept = slot.setdefault("logprobs", {"content": None, "refusal": None})
             for key in ("content", "refusal"):
                 if isinstance(logprobs.get(key), list) and logprobs[key]:
                     kept[key] = (kept.get(key) or []) + logprobs[key]
-        reason = choice.get("finish_reason")
-        if isinstance(reason, str) and reason:
+        if reason and isinstance(reason, str):
             slot["finish_reason"] = reason
 
     def _tool_delta(self, call: dict[str, Any]) -> list[ToolCall]:
