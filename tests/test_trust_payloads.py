@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from streamrec import SSEEvent, Store, record, replay
 from streamrec.events import EventKind, StoredEvent, utcnow
+from streamrec.projection import project
 from streamrec.store._rows import decode_payload, encode_payload
 
 from .chunks import text_stream
@@ -107,6 +108,11 @@ def _round_trip(store: Store, chunks: list[Any], api: str = "openai") -> str:
     stored = [e for e in store.events(stream.stream_id) if e.kind is EventKind.CHUNK]
     assert [(e.payload, e.event) for e in stored] == [_expected(c) for c in chunks]
     assert list(replay(stream.stream_id, store=store)) == [_expected(c)[0] for c in chunks]
+    # the timed plan and the SSE shape read the same rows by another query
+    timed = replay(stream.stream_id, store=store, speed=1e6, format="sse")
+    assert [(e.data, e.event) for e in timed] == [_expected(c) for c in chunks]
+    # the state read folds bare rows (plain chunks) or events (encoded ones): the same state
+    assert store.state(stream.stream_id) == project(store.events(stream.stream_id))
     assert store.stream(stream.stream_id)["status"] == "completed"
     assert store.verify([stream.stream_id]) == []
     return stream.stream_id

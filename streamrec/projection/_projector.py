@@ -106,17 +106,23 @@ class Projector:
         self._reducer.start(started)
 
     def _chunk(self, event: StoredEvent) -> list[ToolCall]:
+        return self.chunk(event.seq, event.t_ns, event.payload, event.event)
+
+    def chunk(self, seq: int, t_ns: int, payload: str, name: str | None) -> list[ToolCall]:
+        """``apply`` of a chunk event given as its fields: the store's state read folds its
+        rows without making an event of each (see ``Store.state``)."""
         state = self._state
+        self._dirty = True
         state.chunk_count += 1
         if state.time_to_first_chunk_ns is None:
-            state.time_to_first_chunk_ns = event.t_ns
+            state.time_to_first_chunk_ns = t_ns
         if self._reducer is None:
-            self._problem(event.seq, "chunk before stream.started")
+            self._problem(seq, "chunk before stream.started")
             return []
         try:
-            return self._reducer.chunk(event.payload, event.event)
+            return self._reducer.chunk(payload, name)
         except Exception as exc:  # a bad chunk must never break a recording
-            self._problem(event.seq, f"{type(exc).__name__}: {exc}")
+            self._problem(seq, f"{type(exc).__name__}: {exc}")
             return []
 
     def _client(self, event: StoredEvent) -> None:

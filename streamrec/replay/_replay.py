@@ -48,12 +48,13 @@ def _load(stream_id: str, store: StoreLike) -> tuple[str, list[StoredEvent]]:
     return api, events
 
 
-Timeline = list[tuple[str, int, "str | None", str]]
+#: (kind, t_ns, event name, payload); kind None for a chunk (see ``Store.timeline``)
+Timeline = list[tuple["str | None", int, "str | None", str]]
 
 
-def _load_timeline(stream_id: str, store: StoreLike) -> tuple[str, Timeline]:
+def _load_timeline(stream_id: str, store: StoreLike, *, timed: bool = True) -> tuple[str, Timeline]:
     """``_load`` for the chunk iterators: plain rows (see ``Store.timeline``)."""
-    rows = as_store(store).timeline(stream_id)
+    rows = as_store(store).timeline(stream_id, timed=timed)
     api = None
     if rows and rows[0][0] == EventKind.STARTED.value:
         with contextlib.suppress(ValueError, AttributeError):
@@ -72,10 +73,9 @@ def _timeline_failure(rows: Timeline) -> RecordedStreamError | None:
 
 def _timeline_plan(rows: Timeline, api: str, fmt: str, speed: float) -> Iterator[tuple[float, Any]]:
     """``_plan`` over plain rows (see ``Store.timeline``)."""
-    chunk = EventKind.CHUNK.value
     start = time.monotonic_ns()
     for kind, t_ns, name, payload in rows:
-        if kind != chunk:
+        if kind is not None:
             continue
         emit, value = _shape_text(payload, name, api, fmt)
         if emit:
@@ -84,11 +84,10 @@ def _timeline_plan(rows: Timeline, api: str, fmt: str, speed: float) -> Iterator
 
 def _instant(rows: Timeline, fmt: str) -> list[Any] | None:
     """Instant raw or SSE replay: the values at once, without a per-chunk plan step."""
-    chunk = EventKind.CHUNK.value
     if fmt == "raw":
-        return [payload for kind, _, _, payload in rows if kind == chunk]
+        return [payload for kind, _, _, payload in rows if kind is None]
     if fmt == "sse":
-        return [SSEEvent(payload, name) for kind, _, name, payload in rows if kind == chunk]
+        return [SSEEvent(payload, name) for kind, _, name, payload in rows if kind is None]
     return None
 
 
@@ -169,7 +168,7 @@ def replay(
     live stream raised after its last chunk.
     """
     fmt = _check(format, speed)
-    api, rows = _load_timeline(stream_id, store)
+    api, rows = _load_timeline(stream_id, store, timed=bool(speed))
     instant = _instant(rows, fmt) if not speed else None
     if instant is not None:
         yield from instant

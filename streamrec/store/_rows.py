@@ -21,6 +21,7 @@ from ._summary import day_of, fit_row
 from ._threads import link
 
 __all__ = [
+    "ambiguous_prefix",
     "aware",
     "decode_payload",
     "encode_payload",
@@ -28,6 +29,7 @@ __all__ = [
     "insert_events",
     "interrupted_payload",
     "read_events",
+    "read_fold",
     "read_timeline",
     "same",
     "started_row",
@@ -183,6 +185,15 @@ _SQLITE_EVENTS = (
 _SQLITE_TIMELINE = (
     "SELECT kind, t_ns, event, payload, encoding FROM events WHERE stream_id = ? ORDER BY seq"
 )
+# replay's own read: a plain chunk's kind comes back NULL (one shared None, not a string
+# per row) and an encoded row's as '' (it needs decoding); `encoding` itself is never
+# fetched, because it lies past the payload in the record (reading it cost a third more)
+_MARK = "CASE WHEN encoding IS NOT NULL THEN '' WHEN kind = 'chunk' THEN NULL ELSE kind END"
+_SQLITE_REPLAY = {
+    timed: f"SELECT {_MARK}, {'t_ns' if timed else '0'}, event, payload FROM events"
+    " WHERE stream_id = ? ORDER BY seq"
+    for timed in (True, False)
+}
 
 
 def _sqlite_rows(conn: Any, sql: str, stream_id: str) -> list[Any]:
@@ -222,18 +233,62 @@ def read_events(conn: Any, stream_id: str) -> list[StoredEvent]:
     return out
 
 
-def read_timeline(conn: Any, stream_id: str) -> list[tuple[str, int, str | None, str]]:
+def read_timeline(
+    conn: Any, stream_id: str, *, timed: bool = True
+) -> list[tuple[str | None, int, str | None, str]]:
+    """``(kind, t_ns, event name, payload)`` per event in seq order, ``kind`` None for a
+    chunk; without ``timed`` every ``t_ns`` is 0 (instant replay never reads it)."""
     if _fast(conn):
+        rows: list[Any] = _sqlite_rows(conn, _SQLITE_REPLAY[timed], stream_id)
+        if not any(row[0] == "" for row in rows if row[0] is not None):
+            return rows
         rows = _sqlite_rows(conn, _SQLITE_TIMELINE, stream_id)
     else:
         c = events.c
         query = select(c.kind, c.t_ns, c.event, c.payload, c.encoding)
         rows = conn.execute(query.where(c.stream_id == stream_id).order_by(c.seq)).all()
-    out: list[tuple[str, int, str | None, str]] = []
+    chunk = EventKind.CHUNK.value
+    out: list[tuple[str | None, int, str | None, str]] = []
     for kind, t_ns, name, payload, encoding in rows:
         if encoding is not None:  # stored as JSON literals (see _schema)
             payload, name = decode_payload(payload, name, encoding)
-        out.append((kind, t_ns, name, payload))
+        out.append((None if kind == chunk else kind, t_ns if timed else 0, name, payload))
+    return out
+
+
+# a plain chunk comes back as (None, seq, t_ns, event, payload, None, position): no kind
+# text and no date text made for it, as in _SQLITE_REPLAY
+_SQLITE_FOLD = (
+    f"SELECT {_MARK}, seq, t_ns, event, payload,"
+    " CASE WHEN encoding IS NULL AND kind = 'chunk' THEN NULL ELSE recorded_at END, position"
+    " FROM events WHERE stream_id = ? ORDER BY seq"
+)
+
+
+def read_fold(conn: Any, stream_id: str) -> list[Any] | None:
+    """A stream's rows for the fold: ``(seq, t_ns, event, payload)`` per plain chunk, a
+    ``StoredEvent`` for every other row; None where only ``read_events`` reads them.
+
+    A chunk's ``recorded_at`` is never folded, and parsing it per row was a fifth of a
+    state read; so is making a ``StoredEvent`` (eight frozen slots) for each chunk.
+    """
+    if not _fast(conn):
+        return None
+    rows = _sqlite_rows(conn, _SQLITE_FOLD, stream_id)
+    kinds, utc, parse = _KINDS, timezone.utc, datetime.fromisoformat
+    out: list[Any] = []
+    for kind, seq, t_ns, name, payload, at, position in rows:
+        if kind is None:
+            out.append((seq, t_ns, payload, name))
+        elif kind == "":  # an encoded row: the general read decodes it
+            return None
+        else:
+            when = parse(at)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=utc)
+            out.append(
+                StoredEvent(stream_id, seq, kinds[kind], t_ns, when, payload, name, position)
+            )
     return out
 
 
@@ -258,6 +313,26 @@ def stream_row(row: Any) -> dict[str, Any]:
 def aware(when: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything we store is UTC
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def ambiguous_prefix(prefix: str, found: Sequence[Any]) -> StoreError:
+    """The error for an id prefix that matches several of ``found`` (rows of id, started_at,
+    model, name; newest first, up to 11): each is listed so the user can pick one."""
+    listed = "; ".join(
+        " ".join(
+            str(v)
+            for v in (
+                r.stream_id,
+                aware(r.started_at).strftime("%Y-%m-%d %H:%M:%S") if r.started_at else None,
+                r.model,
+                r.name,
+            )
+            if v
+        )
+        for r in found[:10]
+    )
+    more = " and more" if len(found) > 10 else ""
+    return StoreError(f"stream id prefix {prefix!r} is ambiguous: it matches {listed}{more}")
 
 
 def same(a: Any, b: Any) -> bool:

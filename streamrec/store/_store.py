@@ -29,11 +29,12 @@ from ..events import EventKind, StoredEvent
 from ._engine import make_engine, resolve_url, sqlite_path, use_wal
 from ._filters import Filters
 from ._rows import (
-    aware,
+    ambiguous_prefix,
     decode_payload,
     encode_payload,
     insert_events,
     read_events,
+    read_fold,
     read_timeline,
     same,
     started_row,
@@ -428,25 +429,7 @@ class Store:
                 if len(found) == 1:
                     return str(found[0].stream_id)
                 if len(found) > 1:
-                    listed = "; ".join(
-                        " ".join(
-                            str(v)
-                            for v in (
-                                r.stream_id,
-                                aware(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
-                                if r.started_at
-                                else None,
-                                r.model,
-                                r.name,
-                            )
-                            if v
-                        )
-                        for r in found[:10]
-                    )
-                    more = " and more" if len(found) > 10 else ""
-                    raise StoreError(
-                        f"stream id prefix {stream_id!r} is ambiguous: it matches {listed}{more}"
-                    )
+                    raise ambiguous_prefix(stream_id, found)
         raise UnknownStream(stream_id)
 
     def events(self, stream_id: str) -> list[StoredEvent]:
@@ -458,22 +441,30 @@ class Store:
                 found = read_events(conn, self.resolve(stream_id))
         return found
 
-    def timeline(self, stream_id: str) -> list[tuple[str, int, str | None, str]]:
-        """``(kind, t_ns, event name, payload)`` of a stream's events in seq order, ``kind``
-        as its stored text (an ``EventKind`` value).
-
-        What replay reads, as the driver's own tuples: building a ``StoredEvent``
-        (and parsing its ``recorded_at``) per row was most of a replay's cost.
-        """
+    def timeline(
+        self, stream_id: str, *, timed: bool = True
+    ) -> list[tuple[str | None, int, str | None, str]]:
+        """What replay reads, as the driver's own tuples (see ``read_timeline``): building
+        a ``StoredEvent`` and parsing its ``recorded_at`` per row was most of its cost."""
         with self._errors("read events"), self.engine.connect() as conn:
-            found = read_timeline(conn, stream_id)
+            found = read_timeline(conn, stream_id, timed=timed)
             if not found:  # a prefix, or no such stream
-                found = read_timeline(conn, self.resolve(stream_id))
+                found = read_timeline(conn, self.resolve(stream_id), timed=timed)
         return found
 
     def state(self, stream_id: str) -> StreamState:
-        """The stream's state rebuilt from its events alone."""
-        return projection.project(self.events(stream_id))
+        """The stream's state rebuilt from its events alone (plain chunks read as bare rows)."""
+        with self._errors("read events"), self.engine.connect() as conn:
+            rows = read_fold(conn, stream_id)
+            if rows == []:  # a prefix, or no such stream
+                rows = read_fold(conn, stream_id := self.resolve(stream_id))
+        if rows is None:
+            return projection.project(self.events(stream_id))
+        projector = projection.Projector(stream_id)
+        apply, chunk = projector.apply, projector.chunk
+        for row in rows:
+            chunk(*row) if row.__class__ is tuple else apply(row)
+        return projector.state
 
     def stream(self, stream_id: str) -> dict[str, Any]:
         """The read-model row of one stream."""
