@@ -36,6 +36,7 @@ from ._rows import (
     read_events,
     read_fold,
     read_timeline,
+    replay_rows,
     same,
     started_row,
     stored_event,
@@ -446,10 +447,13 @@ class Store:
     ) -> list[tuple[str | None, int, str | None, str]]:
         """What replay reads, as the driver's own tuples (see ``read_timeline``): building
         a ``StoredEvent`` and parsing its ``recorded_at`` per row was most of its cost."""
-        with self._errors("read events"), self.engine.connect() as conn:
-            found = read_timeline(conn, stream_id, timed=timed)
-            if not found:  # a prefix, or no such stream
-                found = read_timeline(conn, self.resolve(stream_id), timed=timed)
+        with self._errors("read events"):
+            if found := replay_rows(self.engine, stream_id, timed=timed):
+                return found
+            with self.engine.connect() as conn:
+                found = read_timeline(conn, stream_id, timed=timed)
+                if not found:  # a prefix, or no such stream
+                    found = read_timeline(conn, self.resolve(stream_id), timed=timed)
         return found
 
     def state(self, stream_id: str) -> StreamState:
