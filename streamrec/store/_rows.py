@@ -261,11 +261,8 @@ def read_timeline(
 ) -> list[tuple[str | None, int, str | None, str]]:
     """``(kind, t_ns, event name, payload)`` per event in seq order, ``kind`` None for a
     chunk; without ``timed`` every ``t_ns`` is 0 (instant replay never reads it)."""
-    if _fast(conn):
-        rows: list[Any] = _sqlite_rows(conn, _SQLITE_REPLAY[timed], stream_id)
-        if not any(row[0] == "" for row in rows if row[0] is not None):
-            return rows
-        rows = _sqlite_rows(conn, _SQLITE_TIMELINE, stream_id)
+    if _fast(conn):  # a stream with encoded rows (``replay_rows`` reads the others)
+        rows: list[Any] = _sqlite_rows(conn, _SQLITE_TIMELINE, stream_id)
     else:
         c = events.c
         query = select(c.kind, c.t_ns, c.event, c.payload, c.encoding)
@@ -289,7 +286,7 @@ _SQLITE_FOLD = (
 
 
 def read_fold(conn: Any, stream_id: str) -> list[Any] | None:
-    """A stream's rows for the fold: ``(seq, t_ns, event, payload)`` per plain chunk, a
+    """A stream's rows for the fold: ``(seq, t_ns, payload, event)`` per plain chunk, a
     ``StoredEvent`` for every other row; None where only ``read_events`` reads them.
 
     A chunk's ``recorded_at`` is never folded, and parsing it per row was a fifth of a

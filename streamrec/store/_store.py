@@ -448,12 +448,14 @@ class Store:
         """What replay reads, as the driver's own tuples (see ``read_timeline``): building
         a ``StoredEvent`` and parsing its ``recorded_at`` per row was most of its cost."""
         with self._errors("read events"):
-            if found := replay_rows(self.engine, stream_id, timed=timed):
-                return found
-            with self.engine.connect() as conn:
-                found = read_timeline(conn, stream_id, timed=timed)
-                if not found:  # a prefix, or no such stream
-                    found = read_timeline(conn, self.resolve(stream_id), timed=timed)
+            found = replay_rows(self.engine, stream_id, timed=timed)
+            if found == []:  # a prefix, or no such stream
+                found = replay_rows(self.engine, stream_id := self.resolve(stream_id), timed=timed)
+            if found is None:  # another engine, or a row to decode
+                with self.engine.connect() as conn:
+                    found = read_timeline(conn, stream_id, timed=timed)
+                    if not found:  # a prefix, or no such stream
+                        found = read_timeline(conn, self.resolve(stream_id), timed=timed)
         return found
 
     def state(self, stream_id: str) -> StreamState:
@@ -467,7 +469,10 @@ class Store:
         projector = projection.Projector(stream_id)
         apply, chunk = projector.apply, projector.chunk
         for row in rows:
-            chunk(*row) if row.__class__ is tuple else apply(row)
+            if row.__class__ is tuple:
+                chunk(*row)
+            else:
+                apply(row)
         return projector.state
 
     def stream(self, stream_id: str) -> dict[str, Any]:
