@@ -28,10 +28,12 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "ChunkCell",
     "ChunkPayload",
     "ChunkRow",
     "ChunkTuple",
     "ClientMessage",
+    "DeferredChunk",
     "EventKind",
     "SSEEvent",
     "StoredEvent",
@@ -40,6 +42,7 @@ __all__ = [
     "StreamInterrupted",
     "StreamStarted",
     "ToolResult",
+    "chunk_row",
     "dumps",
     "new_stream_id",
     "request_fingerprint",
@@ -110,6 +113,12 @@ class StoredEvent:
 #: ``wall_ns`` is ``time.time_ns()``. Nothing else is allocated per chunk on that path.
 ChunkTuple = tuple[str, int, int, int, str, str | None]
 
+#: an SDK chunk as the live path hands it over, its wire JSON not made yet:
+#: ``[stream_id, seq, t_ns, wall_ns, part, dump, wire]``, where ``dump(part, seq)`` makes
+#: ``wire``, the ``(payload, event)`` pair, and ``wire`` is None until it has (see
+#: ``DeferredChunk``). A list, the one object made for the chunk on the live path.
+ChunkCell = list[Any]
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -179,6 +188,55 @@ class ChunkRow(StoredEvent):
     def event(self) -> str | None:
         """The SSE event name the wire carried, if any."""
         return self._row[5]
+
+
+class DeferredChunk(ChunkRow):
+    """A chunk row whose wire text is made from its SDK object on first read of ``payload``.
+
+    Dumping an SDK object back to its wire JSON costs tens of microseconds; the
+    live stream should not wait for it. The writer thread reads ``payload`` when
+    it commits (or a state read folds it first): both hold rows over the same
+    ``ChunkCell``, so the text is made once, stored in the cell, and the object
+    released. SDK chunk objects are not changed after they are yielded (helper
+    streams keep their snapshots apart, ``recorder._wire.sdk_part``).
+    """
+
+    __slots__ = ()
+    _row: ChunkCell  # type: ignore[assignment]
+    size_estimate = 1024
+    """What the writer counts against its buffer bound without dumping the object."""
+
+    def __init__(self, cell: ChunkCell) -> None:
+        object.__setattr__(self, "_row", cell)
+
+    def _resolve(self) -> tuple[str, str | None]:
+        cell = self._row
+        # the object before the wire: a resolve on another thread sets the wire, then
+        # releases the object, so an object read as None means the wire is there
+        part = cell[4]
+        wire: tuple[str, str | None] | None = cell[6]
+        if wire is None:
+            wire = cell[5](part, cell[1])
+            cell[6] = wire
+            cell[4] = None
+        return wire
+
+    @property
+    def payload(self) -> str:
+        """The chunk's wire JSON text."""
+        return self._resolve()[0]
+
+    @property
+    def event(self) -> str | None:
+        """The SSE event name the wire carried (named-event APIs)."""
+        return self._resolve()[1]
+
+
+def chunk_row(item: ChunkTuple | ChunkCell) -> ChunkRow:
+    """The row of a chunk as the live path handed it over (a tuple, or an SDK chunk's cell)."""
+    if isinstance(item, tuple):
+        return ChunkRow.from_tuple(item)
+    return DeferredChunk(item)
 
 
 # The payload models are pydantic, which costs a CLI start ~100 ms; the rows, kinds and

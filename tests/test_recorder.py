@@ -344,3 +344,48 @@ def test_the_writer_keeps_no_listener_once_a_stream_is_committed(store: Store) -
         list(record(text_stream(["a"]), api="openai", store=store))
     store.writer.flush()
     assert store.writer._listeners == {}  # a long-running proxy must not grow without bound
+
+
+class _Chunk:
+    """An SDK-like object (``model_dump``): stored through the deferred dump; counts dumps."""
+
+    dumps = 0
+
+    def __init__(self, data: dict[str, object], fail: bool = False) -> None:
+        self.data, self.fail = data, fail
+
+    def model_dump(self, **_: object) -> dict[str, object]:
+        type(self).dumps += 1
+        if self.fail:
+            raise ValueError("cannot dump")
+        return self.data
+
+    def __repr__(self) -> str:
+        return "<chunk that cannot dump>"
+
+
+def test_sdk_objects_are_dumped_once_for_the_fold_and_the_writer(store: Store) -> None:
+    source = [_Chunk(json.loads(c)) for c in text_stream(["Hel", "lo"], done=False)]
+    _Chunk.dumps = 0
+    stream = record(source, api="openai.chat.completions", store=store)
+    for _ in stream:
+        assert stream.state is not None  # a state read folds (and dumps) each chunk first
+    assert stream.state.content == "Hello"
+    assert _Chunk.dumps == len(source)
+    stored = [json.loads(p) for p in replay(stream.stream_id, store=store)]
+    assert stored == [c.data for c in source]
+
+
+def test_an_sdk_object_that_cannot_be_dumped_is_stored_as_its_repr_and_named(
+    store: Store,
+) -> None:
+    texts = text_stream(["Hel", "lo"], done=False)
+    source = [_Chunk(json.loads(c), fail=i == 1) for i, c in enumerate(texts)]
+    stream = record(source, api="openai.chat.completions", store=store)
+    assert list(stream) == source  # the live stream is untouched
+    stored = list(replay(stream.stream_id, store=store))
+    assert stored[1] == "<chunk that cannot dump>"
+    assert [json.loads(p) for i, p in enumerate(stored) if i != 1] == [
+        c.data for i, c in enumerate(source) if i != 1
+    ]
+    assert stream.recording.problems == ["chunk 1: a _Chunk stored as its repr (cannot dump)"]

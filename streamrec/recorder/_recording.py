@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from ..errors import RecorderError, StoreError, StoreWarning
 from ..events import (
-    ChunkRow,
+    ChunkCell,
     ChunkTuple,
     EventKind,
     SSEEvent,
@@ -29,6 +29,7 @@ from ..events import (
     StreamInterrupted,
     StreamStarted,
     ToolResult,
+    chunk_row,
     new_stream_id,
     request_fingerprint,
     utcnow,
@@ -47,7 +48,7 @@ from ._redact import Redact, redact_text, safe_headers, scrub
 from ._wire import (
     AS_IS,
     AS_IS_UNLESS_EXTRA_TYPE,
-    DeferredChunk,
+    dump_sdk,
     sdk_mode,
     sdk_modes,
     sdk_part,
@@ -79,8 +80,6 @@ Durability = Literal["group", "chunk"]
 DURABILITIES: tuple[str, ...] = ("group", "chunk")
 
 # the live path's calls, bound once (module globals: no attribute lookups per chunk)
-_new = object.__new__
-_put = object.__setattr__
 _mono = time.monotonic_ns
 _wall = time.time_ns
 
@@ -126,15 +125,14 @@ class Recording:
         self.finished = False
         self._reported = False
         self._writer: Any = None
-        self._submit: Any = None  # the writer's ``submit`` and ``submit_row``, looked up once
-        self._submit_row: Any = None
-        self._dump_with = (api, self._problem)  # how a deferred SDK chunk is dumped
+        self._submit_row: Any = None  # the writer's ``submit_row``, looked up once
+        self._dump = self._dump_part  # bound once: every SDK chunk's cell holds it
         self._modes = sdk_modes(api)  # per class of chunk objects: what is stored of them
         self._store: Store | None = None
         self._projector = Projector(self.stream_id)
         # events not yet folded: the fold (JSON decode, reducer, state writes) is most of a
         # chunk's cost, so it runs when the state is read, not on the live stream's path
-        self._unfolded: list[StoredEvent | ChunkTuple] = []
+        self._unfolded: list[StoredEvent | ChunkTuple | ChunkCell] = []
         self._seq = 0
         self._t0 = time.monotonic_ns()
         self._response: dict[str, Any] | None = None
@@ -186,7 +184,6 @@ class Recording:
                 "recordings are kept in memory and written when it is back",
             )
         self._writer = self._store.writer
-        self._submit = self._writer.submit
         self._submit_row = self._writer.submit_row
         self._writer.listen(self.stream_id, self._on_storage_failure)
 
@@ -252,15 +249,13 @@ class Recording:
                     part = sdk_part(chunk, self.api)
                     if part is None:
                         return
-                row = _new(DeferredChunk)  # shared by the writer and the fold: dumped once
-                how = self._dump_with
-                _put(row, "_row", (self.stream_id, seq, _mono() - self._t0, _wall(), part, how))
-                _put(row, "_wire", None)
+                # one list, shared by the writer's row and the fold's: dumped once
+                cell = [self.stream_id, seq, _mono() - self._t0, _wall(), part, self._dump, None]
                 self._seq = seq + 1
-                self._unfolded.append(row)
-                if self._submit is not None:
+                self._unfolded.append(cell)
+                if self._submit_row is not None:
                     try:
-                        self._submit(row)
+                        self._submit_row(cell)
                     except Exception as exc:  # the live stream goes on whatever the store does
                         self._on_storage_failure(exc)
             return
@@ -281,6 +276,18 @@ class Recording:
         if self._redact.chunk is not None:
             data = self._redact.chunk(data)
         self._emit(EventKind.CLIENT_MESSAGE, data, event)
+
+    def _dump_part(self, part: Any, seq: int) -> tuple[str, str | None]:
+        """An SDK chunk's wire text, made on the writer's thread or by the next state read
+        (see ``DeferredChunk``); a dump that fails stores the object's repr and tells
+        ``problems``, as the eager path does, never raising into the writer or the fold."""
+        try:
+            return dump_sdk(part, self.api)
+        except Exception as exc:
+            # named as the eager path names it (event ``seq`` - 1: the started event is 0)
+            what = type(part).__name__
+            self._problem(f"chunk {seq - 1}: a {what} stored as its repr ({exc})")
+            return repr(part), None
 
     def _best_effort(self, chunk: Any, error: Exception) -> tuple[str, str | None]:
         if isinstance(chunk, Mapping):
@@ -405,7 +412,7 @@ class Recording:
         while self._unfolded:
             pending, self._unfolded = self._unfolded, []
             for item in pending:
-                event = item if isinstance(item, StoredEvent) else ChunkRow.from_tuple(item)
+                event = item if isinstance(item, StoredEvent) else chunk_row(item)
                 try:
                     completed += self._projector.apply(event)
                 except Exception as exc:  # the log keeps the event; the live state lacks it

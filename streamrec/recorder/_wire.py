@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime, time
 from enum import Enum
-from typing import Any, cast
+from typing import Any
 
-from ..events import ChunkRow, SSEEvent
+from ..events import SSEEvent
 
 __all__ = [
     "AS_IS",
     "AS_IS_UNLESS_EXTRA_TYPE",
     "CHOOSE",
     "NOT_SDK",
-    "DeferredChunk",
     "dump_sdk",
     "is_sdk_type",
     "sdk_mode",
@@ -216,63 +215,3 @@ def _event_name_from_text(text: str, api: str) -> str | None:
     except ValueError:
         return None
     return _event_name(data, api) if isinstance(data, dict) else None
-
-
-class DeferredChunk(ChunkRow):
-    """A chunk row whose wire text is made from its SDK object on first read of ``payload``.
-
-    Dumping an SDK object back to its wire JSON costs tens of microseconds; the
-    live stream should not wait for it. The writer thread reads ``payload`` when
-    it commits (or a state read folds it first); either way the text is made
-    once and the object released. SDK chunk objects are not changed after they
-    are yielded (helper streams keep their snapshots apart, see ``sdk_part``).
-    A dump that fails stores the object's repr and tells ``problem``, as the
-    eager path does.
-
-    Its row holds the SDK object and how to dump it where a ``ChunkRow`` holds the
-    text: ``(stream_id, seq, t_ns, wall_ns, part, (api, problem))``.
-    """
-
-    __slots__ = ("_wire",)
-    _wire: tuple[str, str | None] | None
-    size_estimate = 1024
-    """What the writer counts against its buffer bound without dumping the object."""
-
-    def __init__(
-        self,
-        stream_id: str,
-        seq: int,
-        t_ns: int,
-        wall_ns: int,
-        part: Any,
-        how: tuple[str, Callable[[str], None]],
-    ) -> None:
-        put = object.__setattr__  # the row is frozen: fill it as its own __init__ would
-        put(self, "_row", (stream_id, seq, t_ns, wall_ns, part, how))
-        put(self, "_wire", None)
-
-    def _resolve(self) -> tuple[str, str | None]:
-        row = self._row  # before ``_wire``: a resolve on another thread sets ``_wire`` first
-        wire: tuple[str, str | None] | None = self._wire
-        if wire is None:
-            part: Any = row[4]
-            api, problem = cast("tuple[str, Callable[[str], None]]", row[5])
-            try:
-                wire = dump_sdk(part, api)
-            except Exception as exc:  # never into the writer or the fold: keep what we can
-                wire = (repr(part), None)
-                problem(f"chunk {row[1]}: a {type(part).__name__} stored as its repr ({exc})")
-            object.__setattr__(self, "_wire", wire)
-            # the SDK object is released: the row keeps only what is stored
-            object.__setattr__(self, "_row", (*row[:4], wire[0], wire[1]))
-        return wire
-
-    @property
-    def payload(self) -> str:
-        """The chunk's wire JSON text."""
-        return self._resolve()[0]
-
-    @property
-    def event(self) -> str | None:
-        """The SSE event name the wire carried (named-event APIs)."""
-        return self._resolve()[1]

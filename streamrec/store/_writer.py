@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import StoreError, StoreUnavailable
-from ..events import ChunkRow, ChunkTuple, StoredEvent
+from ..events import ChunkCell, ChunkTuple, StoredEvent, chunk_row
 
 if TYPE_CHECKING:
     from ._store import Store
@@ -121,7 +121,9 @@ class Writer:
         """Bound on the payload bytes held while the database is away (see the module doc)."""
         self._cond = threading.Condition(threading.Lock())
         # submitted, not drained: events, (event, summary) pairs and chunks' bare tuples
-        self._inbox: deque[StoredEvent | tuple[StoredEvent, dict[str, Any]] | ChunkTuple]
+        self._inbox: deque[
+            StoredEvent | tuple[StoredEvent, dict[str, Any]] | ChunkTuple | ChunkCell
+        ]
         self._inbox = deque()
         self._idle = False  # the thread waits for the first event (a submit must wake it)
         self._pending: list[_Item] = []  # submitted, not yet committed or given up, in order
@@ -162,11 +164,12 @@ class Writer:
         elif len(inbox) >= _DRAIN_AT:
             self._drain_here()
 
-    def submit_row(self, row: ChunkTuple) -> None:
-        """``submit`` for a chunk given as its bare tuple (see ``ChunkTuple``): the live path
-        allocates nothing the garbage collector keeps tracking; the row is made when drained."""
+    def submit_row(self, row: ChunkTuple | ChunkCell) -> None:
+        """``submit`` for a chunk given as its bare tuple (``ChunkTuple``: the live path
+        allocates nothing the garbage collector keeps tracking) or an SDK chunk's cell
+        (``ChunkCell``, one list); the row is made when drained."""
         if self._closed:
-            self.submit(ChunkRow.from_tuple(row))
+            self.submit(chunk_row(row))
             return
         inbox = self._inbox
         inbox.append(row)
@@ -196,8 +199,8 @@ class Writer:
                 event, summary = item, None
             elif len(item) == 2:
                 event, summary = item  # a stream's end and its read-model row
-            else:  # a chunk's bare tuple
-                event, summary = ChunkRow.from_tuple(item), None
+            else:  # a chunk's bare tuple or cell
+                event, summary = chunk_row(item), None
             stream_id = event.stream_id
             if stream_id in self._failed:
                 if summary is not None:  # its end: nothing more will come
