@@ -120,7 +120,8 @@ class Writer:
         self.max_buffer_bytes = _buffer_bound(max_buffer_bytes)
         """Bound on the payload bytes held while the database is away (see the module doc)."""
         self._cond = threading.Condition(threading.Lock())
-        # submitted, not drained: events, (event, summary) pairs and chunks' bare tuples
+        # submitted, not drained: events, (event, summary) pairs, chunks' bare tuples and
+        # SDK chunks' cells
         self._inbox: deque[
             StoredEvent | tuple[StoredEvent, dict[str, Any]] | ChunkTuple | ChunkCell
         ]
@@ -148,9 +149,9 @@ class Writer:
     def submit(self, event: StoredEvent, summary: dict[str, Any] | None = None) -> None:
         """Queue an event (and, for a terminal one, its read-model row). Never blocks on I/O.
 
-        The live path of every chunk: an append, and a wake-up only when the writer sleeps
-        (or the stream ends). Whether the event is kept (the buffer bound, a stream given
-        up) is decided when it is drained, in submission order.
+        An append, and a wake-up only when the writer sleeps (or the stream ends); chunks
+        come through ``submit_row`` instead. Whether the event is kept (the buffer bound, a
+        stream given up) is decided when it is drained, in submission order.
         """
         if self._closed:
             # after interpreter-exit close: write through rather than lose it
