@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, inspect
 
 from streamrec import Store, record
 from streamrec.cli import main
+from streamrec.errors import NotAStreamrecDatabase
 
 from .chunks import text_stream
 
@@ -269,3 +270,50 @@ def test_verify_during_live_recordings_reports_nothing(
     thread.join()
     assert checks > 3 and store.verify() == []
     store.close()
+
+
+def _torn_events(path: Path) -> str:
+    """A streamrec file that opens (schema and revision intact) but whose events table's
+    root page is garbage: what a bad disk or a torn copy leaves. Returns the stream's id."""
+    with Store(path) as store:
+        list(record(iter(text_stream(["word"] * 2000)), api="openai", store=store))
+        (stream_id,) = store.stream_ids()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        (root,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'events'"
+        ).fetchone()
+    conn.close()
+    with path.open("r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * page_size)
+    return stream_id
+
+
+@pytest.mark.parametrize("read", ["events", "timeline", "timeline untimed", "state"])
+def test_a_torn_events_table_is_a_store_error_on_every_read_path(read: str, tmp_path: Path) -> None:
+    """The quick reads go to the sqlite3 driver without SQLAlchemy around it: its own
+    ``DatabaseError`` must come out as streamrec's, like SQLAlchemy's does."""
+    path = tmp_path / "torn.db"
+    stream_id = _torn_events(path)
+    reads: dict[str, Callable[[Store], Any]] = {
+        "events": lambda store: store.events(stream_id),
+        "timeline": lambda store: store.timeline(stream_id),
+        "timeline untimed": lambda store: store.timeline(stream_id, timed=False),
+        "state": lambda store: store.state(stream_id),
+    }
+    with Store(path, create=False) as store, pytest.raises(NotAStreamrecDatabase) as caught:
+        reads[read](store)
+    assert "is not a readable database: database disk image is malformed" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "command", [["replay"], ["replay", "--format", "raw", "--speed", "1"], ["show"], ["export"]]
+)
+def test_a_torn_events_table_is_one_line_from_the_cli(command: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "torn.db"
+    stream_id = _torn_events(path)
+    result = run("--db", str(path), *command, stream_id)
+    _one_line_error(result)
+    assert "malformed" in result.stderr

@@ -17,8 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Integer, bindparam, func, insert, inspect, select, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as SATimeoutError
+from sqlalchemy.exc import DBAPIError
 
 from .. import (
     migrations,
@@ -27,6 +26,7 @@ from .. import (
 from ..errors import NotAStreamrecDatabase, StoreError, StoreUnavailable, UnknownStream
 from ..events import EventKind, StoredEvent
 from ._engine import make_engine, resolve_url, sqlite_path, use_wal
+from ._failures import DRIVER_ERRORS, store_error
 from ._filters import Filters
 from ._rows import (
     ambiguous_prefix,
@@ -68,8 +68,6 @@ SORTS = {
 """``Store.streams(sort=…)`` keys and the ``streams`` column each orders by."""
 
 _APPEND_BUSY_TIMEOUT_MS = 1000
-# SQLite errors that are about the statement or the file, not a passing lock or outage
-_PERMANENT = ("no such table", "no such column", "syntax error", "readonly database", "constraint")
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: called as long maintenance work advances."""
@@ -219,7 +217,7 @@ class Store:
             tables = set(inspect(self.engine).get_table_names())
             try:
                 current = migrations.current_revision(self.engine)
-            except (DBAPIError, OperationalError):
+            except (DBAPIError, sqlite3.Error):  # the driver's: _errors maps them
                 raise
             except Exception as exc:  # an alembic_version table that is not Alembic's
                 raise NotAStreamrecDatabase(
@@ -286,20 +284,8 @@ class Store:
             yield
         except StoreError:
             raise
-        except (DBAPIError, OperationalError) as exc:
-            reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [repr(exc)])[0]
-            if "not a database" in reason or "malformed" in reason:
-                raise NotAStreamrecDatabase(
-                    f"{self.display_url} is not a readable database: {reason}"
-                ) from exc
-            message = f"could not {doing} at {self.display_url}: {reason}"
-            if _transient(exc, reason):
-                raise StoreUnavailable(message) from exc
-            raise StoreError(message) from exc
-        except SQLAlchemyError as exc:
-            if isinstance(exc, SATimeoutError):  # no pooled connection came back in time
-                raise StoreUnavailable(f"could not {doing} at {self.display_url}: {exc}") from exc
-            raise StoreError(f"could not {doing} at {self.display_url}: {exc}") from exc
+        except DRIVER_ERRORS as exc:
+            raise store_error(exc, doing, self.display_url) from exc
 
     # -- writing -----------------------------------------------------------------------
 
@@ -753,15 +739,6 @@ def _progress(dialect: str) -> Any:
             last_seq=greatest(streams.c.last_seq, bindparam("last", type_=Integer)),
         )
     )
-
-
-def _transient(exc: BaseException, reason: str) -> bool:
-    """Whether a driver error means "not now" (unreachable, restarted, locked), not "never"."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    if not isinstance(exc, (OperationalError, InterfaceError)):
-        return False
-    return not any(p in reason.lower() for p in _PERMANENT)
 
 
 def _script() -> Any:
