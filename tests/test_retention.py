@@ -152,6 +152,36 @@ def test_show_latest_and_back(db: str) -> None:
     assert run("--db", db, "show", "-x").exit_code == 2
 
 
+def test_every_command_taking_stream_ids_takes_latest_and_back(db: str) -> None:
+    """`-N` reads as an unknown option to click: each command that resolves ids must take it
+    as the Nth newest, and still refuse an option it does not know."""
+    first, second = _two(db)
+    result = run("--db", db, "diff", "-2", "-1", "--json")
+    assert result.exit_code == 1, result.output  # the two answers differ
+    compared = json.loads(result.stdout)
+    assert (compared["a"]["stream_id"], compared["b"]["stream_id"]) == (first, second)
+    assert run("--db", db, "replay", "-1").stdout == "Bye\n"
+    assert run("--db", db, "replay", "--format", "raw", "-2").stdout.count("Hel") == 1
+    exported = run("--db", db, "export", "-2").stdout.splitlines()
+    assert {json.loads(line)["stream_id"] for line in exported} == {first}
+    assert run("--db", db, "verify", "-1", "-2").exit_code == 0
+    assert json.loads(run("--db", db, "rebuild", "-1", "--json").stdout) == {"rebuilt": 1}
+    for command in (
+        ["diff", "-1", "--typo"],
+        ["replay", "--sped", "1", "-1"],
+        ["rm", "--nope", "-1"],
+        ["tail", "--typo"],
+        ["export", "-1", "--typo"],
+        ["replay", "--serve", "--x", "--", "true"],
+    ):
+        result = run("--db", db, *command)
+        assert result.exit_code == 2 and "No such option" in result.output, (command, result.output)
+    result = run("--db", db, "rm", "-2", "--json")
+    assert result.exit_code == 0, result.output
+    with Store(db) as store:
+        assert store.stream_ids() == [second]
+
+
 def test_timeline_shows_what_each_chunk_adds(db: str) -> None:
     first, _ = _two(db)
     result = run("--db", db, "show", first, "--events", "all")

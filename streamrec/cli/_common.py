@@ -138,6 +138,19 @@ def progress(label: str) -> Iterator[Callable[[int, int], None]]:
             bar.__exit__(None, None, None)
 
 
+REFS = {"ignore_unknown_options": True}
+"""``context_settings`` of a command taking stream ids: click would read ``-2`` (the second
+newest stream, see ``Store.resolve``) as an unknown option; with these it hands unknown
+options through, and ``stream_refs`` turns every other one back into click's error."""
+
+
+def stream_refs(*refs: str) -> None:
+    """Refuse, as click would have, any ``-x`` among ``refs`` that is not ``-N``."""
+    for ref in refs:
+        if ref.startswith("-") and not ref[1:].isdigit():
+            raise click.NoSuchOption(ref)
+
+
 def db_option(f: Any) -> Any:
     """--db on every command (it may also come before the command name)."""
 

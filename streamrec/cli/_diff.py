@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 
-from ._common import db_option, json_option, open_store, print_json
+from ._common import REFS, db_option, json_option, open_store, print_json, stream_refs
 
 _SHOW = 70
 
 
-@click.command("diff")
+@click.command("diff", context_settings=REFS)
 @db_option
 @click.argument("a")
 @click.argument("b")
@@ -24,14 +24,17 @@ def diff_cmd(ctx: click.Context, a: str, b: str, as_json: bool) -> None:
 
     \b
         streamrec diff 01a2 01b7
+        streamrec diff -2 -1                            # the newest against the one before
         streamrec diff old/test_x.jsonl tests/recordings/test_app/test_x.jsonl
         streamrec diff test_x.jsonl:2 other.jsonl:2     # the 2nd recording in each file
 
-    A and B are stream ids (or unique prefixes) in --db, or JSONL files (a pytest
+    A and B are stream ids (unique prefixes, `latest`, -N for the Nth newest) in --db, or JSONL files (a pytest
     recording, a `streamrec export`), optionally with :N for the Nth recording.
     Exits 0 when the answers are the same (timing aside), 1 when they differ.
     """
     from ..replay._compare import compare_recordings
+
+    stream_refs(a, b)
 
     store_a, id_a = _resolve(ctx, a)
     store_b, id_b = _resolve(ctx, b)

@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._common import cost_text, db_option, json_option, open_store, print_json, row_json, table
+from ._common import (
+    REFS,
+    cost_text,
+    db_option,
+    json_option,
+    open_store,
+    print_json,
+    row_json,
+    stream_refs,
+    table,
+)
 from ._filters import filter_options, filters_from
 
 if TYPE_CHECKING:
@@ -150,7 +160,7 @@ def state_json(store: Store, stream_id: str) -> dict[str, Any]:
     return data
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
+@click.command(context_settings=REFS)
 @db_option
 @click.argument("stream_id")
 @json_option("Print the state as JSON (BaseStream attribute names as keys).")
@@ -170,8 +180,7 @@ def show(ctx: click.Context, stream_id: str, as_json: bool, events: str, no_even
     (`show -1` is `show latest`). Each chunk row shows what it adds to the one
     before it (the delta text, tool-call fragments, usage), not the JSON both share.
     """
-    if stream_id.startswith("-") and not stream_id[1:].isdigit():
-        raise click.NoSuchOption(stream_id)
+    stream_refs(stream_id)
     if no_events:
         events = "none"
     store = open_store(ctx)

@@ -8,12 +8,12 @@ import click
 
 from ..errors import StoreError
 from ..store import READER_ROLE, Store, export_lines, import_lines
-from ._common import db_option, json_option, open_store, print_json
+from ._common import REFS, db_option, json_option, open_store, print_json, stream_refs
 from ._common import progress as progress_bar
 from ._filters import filter_options, filters_from, parse_meta
 
 
-@click.command()
+@click.command(context_settings=REFS)
 @db_option
 @click.argument("stream_ids", nargs=-1)
 @click.option(
@@ -63,6 +63,7 @@ def export(
     """
     if (content or metrics or otlp_headers) and not otlp:
         raise click.UsageError("--content, --metrics and --otlp-header go with --otlp")
+    stream_refs(*stream_ids)
     store = open_store(ctx)
     filters = filters_from(options)
     ids: list[str] | None = [store.resolve(s) for s in stream_ids] or None
@@ -103,13 +104,14 @@ def import_cmd(ctx: click.Context, source: Any, as_json: bool) -> None:
         click.echo(f"imported {len(imported)} stream(s), skipped {len(skipped)} already present")
 
 
-@click.command()
+@click.command(context_settings=REFS)
 @db_option
 @click.argument("stream_ids", nargs=-1)
 @json_option("Print the count as JSON.")
 @click.pass_context
 def rebuild(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> None:
     """Recompute the `streams` read model from the event log alone."""
+    stream_refs(*stream_ids)
     store = open_store(ctx)
     ids = [store.resolve(s) for s in stream_ids] if stream_ids else None
     with progress_bar("rebuilding") as progress:
@@ -120,13 +122,14 @@ def rebuild(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> N
         click.echo(f"rebuilt {count} stream(s)")
 
 
-@click.command()
+@click.command(context_settings=REFS)
 @db_option
 @click.argument("stream_ids", nargs=-1)
 @json_option("Print the problems as JSON.")
 @click.pass_context
 def verify(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> None:
     """Check the log (gapless seq, a start per stream) and that the read model matches it. Exit 1 on problems."""
+    stream_refs(*stream_ids)
     store = open_store(ctx)
     ids = [store.resolve(s) for s in stream_ids] if stream_ids else None
     with progress_bar("verifying") as progress:

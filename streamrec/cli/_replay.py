@@ -11,17 +11,19 @@ import click
 
 from ..providers import frame_sse
 from ._common import (
+    REFS,
     db_option,
     listen_errors,
     open_store,
     serving_options,
+    stream_refs,
     wait_until_interrupted,
     warn_remote,
     write_raw,
 )
 
 
-@click.command("replay", context_settings={"allow_interspersed_args": True})
+@click.command("replay", context_settings={**REFS, "allow_interspersed_args": True})
 @db_option
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[STREAM_ID | -- CMD…]")
 @click.option(
@@ -132,6 +134,7 @@ def replay_cmd(
     recordings that match them; a call with no recording gets a 404 naming it
     and the closest recordings, and the command exits 1 if CMD itself succeeded.
     """
+    stream_refs(*args[:1])  # a CMD (after --) cannot start with "-" either
     if serve:
         import re
 

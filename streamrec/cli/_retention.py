@@ -6,7 +6,17 @@ from typing import Any
 
 import click
 
-from ._common import cost_text, db_option, is_jsonl, json_option, open_store, print_json, table
+from ._common import (
+    REFS,
+    cost_text,
+    db_option,
+    is_jsonl,
+    json_option,
+    open_store,
+    print_json,
+    stream_refs,
+    table,
+)
 from ._filters import TimeParam, filter_options, filters_from
 
 
@@ -41,13 +51,14 @@ def _report(rows: list[dict[str, Any]], verb: str, as_json: bool, dry_run: bool 
     click.echo(f"{what} {len(rows)} stream(s)", err=True)
 
 
-@click.command("rm")
+@click.command("rm", context_settings=REFS)
 @db_option
 @click.argument("stream_ids", nargs=-1, required=True)
 @json_option("Print what was removed as JSON.")
 @click.pass_context
 def rm(ctx: click.Context, stream_ids: tuple[str, ...], as_json: bool) -> None:
     """Delete recordings (ids or unique prefixes): their events and read-model rows together."""
+    stream_refs(*stream_ids)
     _writable(ctx)
     store = open_store(ctx, create=False)
     ids = [store.resolve(s) for s in stream_ids]  # every id checked before anything goes

@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from ._common import db_option, open_store, write_raw
+from ._common import REFS, db_option, open_store, stream_refs, write_raw
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
+@click.command(context_settings=REFS)
 @db_option
 @click.argument("stream_id", required=False)
 @click.option(
@@ -56,6 +56,7 @@ def tail(
     from ..projection import Projector
     from ..store._tail import follow
 
+    stream_refs(stream_id or "")
     if follow_all and stream_id:
         raise click.UsageError("give a STREAM_ID or --follow, not both")
     store = open_store(ctx, create=False)
