@@ -18,7 +18,7 @@ from sqlalchemy import select
 from .. import projection
 from ..errors import StoreError
 from ..events import EventKind, StoredEvent, utcnow
-from ._rows import interrupted_payload, stored_event
+from ._rows import batches, interrupted_payload, stored_event
 from ._schema import events
 from ._summary import summary_row
 
@@ -61,8 +61,7 @@ def recover(store: Store, *, older_than_s: float, local_only: bool) -> list[str]
 def _first_events(store: Store, stream_ids: Sequence[str]) -> dict[str, StoredEvent]:
     found: dict[str, StoredEvent] = {}
     with store._errors("read events"), store.engine.connect() as conn:
-        for start in range(0, len(stream_ids), 500):
-            chunk = stream_ids[start : start + 500]
+        for chunk in batches(stream_ids):
             query = select(events).where(events.c.seq == 0, events.c.stream_id.in_(chunk))
             for row in conn.execute(query):
                 event = stored_event(row)

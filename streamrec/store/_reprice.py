@@ -40,6 +40,7 @@ from sqlalchemy import select, update
 
 from ..errors import StoreError
 from ._filters import Filters, parse_time
+from ._rows import batches
 from ._schema import streams
 
 if TYPE_CHECKING:
@@ -230,9 +231,9 @@ def reprice(
     if dry_run or not changes:
         return changes
     engine = store._write_engine()
-    for start in range(0, len(changes), batch):
+    for part in batches(changes, batch):
         with store._errors("reprice streams"), engine.begin() as conn:
-            for change in changes[start : start + batch]:
+            for change in part:
                 conn.execute(
                     update(streams)
                     .where(streams.c.stream_id == change["stream_id"])

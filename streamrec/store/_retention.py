@@ -8,7 +8,7 @@ pruned only when asked for by status: a live recorder may be appending to them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 
 from ._filters import Filters, parse_time
+from ._rows import batches
 from ._schema import events, streams
 
 if TYPE_CHECKING:
@@ -38,11 +39,6 @@ _LISTED = (
 )
 
 
-def _batches(ids: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
 def delete_streams(
     store: Store, stream_ids: Sequence[str], *, batch: int = BATCH
 ) -> list[dict[str, Any]]:
@@ -53,7 +49,7 @@ def delete_streams(
     """
     removed: list[dict[str, Any]] = []
     engine = store._write_engine()
-    for chunk in _batches(list(dict.fromkeys(stream_ids)), batch):
+    for chunk in batches(list(dict.fromkeys(stream_ids)), batch):
         with store._errors("delete streams"), engine.begin() as conn:
             rows = conn.execute(select(*_LISTED).where(streams.c.stream_id.in_(chunk))).all()
             found = {r.stream_id: dict(r._mapping) for r in rows}

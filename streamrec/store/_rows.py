@@ -8,9 +8,9 @@ directly, because SQLAlchemy's per-row processing doubled a replay's cost.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Text, insert, select
 
@@ -20,9 +20,12 @@ from ._schema import events
 from ._summary import day_of, fit_row
 from ._threads import link
 
+T = TypeVar("T")
+
 __all__ = [
     "ambiguous_prefix",
     "aware",
+    "batches",
     "decode_payload",
     "encode_payload",
     "event_row",
@@ -96,13 +99,21 @@ def insert_events(conn: Any, batch: Sequence[StoredEvent]) -> None:
                 encoding,
             )
         )
-    per = _rows_per_statement()
-    for start in range(0, len(rows), per):
-        part = rows[start : start + per]
+    for part in batches(rows, _rows_per_statement()):
         conn.exec_driver_sql(
             f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES {', '.join([_ONE_ROW] * len(part))}",
             tuple(value for row in part for value in row),
         )
+
+
+IN_BATCH = 500
+"""Ids per ``IN (…)`` list: within SQLite's parameter limit before 3.32 (999) as after."""
+
+
+def batches(items: Sequence[T], size: int = IN_BATCH) -> Iterator[Sequence[T]]:
+    """``items`` in slices of ``size`` (``itertools.batched`` is 3.12's)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _rows_per_statement() -> int:

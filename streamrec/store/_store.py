@@ -30,6 +30,7 @@ from ._failures import DRIVER_ERRORS, store_error
 from ._filters import Filters
 from ._rows import (
     ambiguous_prefix,
+    batches,
     decode_payload,
     encode_payload,
     insert_events,
@@ -661,8 +662,7 @@ class Store:
         found: dict[str, int] = {}
         ids = list(dict.fromkeys(stream_ids))
         with self._errors("read stored events"), self.engine.connect() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
+            for chunk in batches(ids):
                 query = (
                     select(events.c.stream_id, func.max(events.c.seq))
                     .where(events.c.stream_id.in_(chunk))
