@@ -43,12 +43,12 @@ class Projector:
     def apply(self, event: StoredEvent) -> list[ToolCall]:
         """Fold one event; return the tool calls it completed."""
         state = self._state
-        self._dirty = True
         if state.stream_id is None:
             state.stream_id = event.stream_id
         kind = event.kind
-        if kind is EventKind.CHUNK:
-            return self._chunk(event)
+        if kind is EventKind.CHUNK:  # chunk marks the state changed itself
+            return self.chunk(event.seq, event.t_ns, event.payload, event.event)
+        self._dirty = True
         if kind is EventKind.STARTED:
             self._start(event)
             return []
@@ -104,9 +104,6 @@ class Projector:
         state.start_time = event.recorded_at.timestamp() * 1000
         self._reducer = reducer_for(started.api)(state)
         self._reducer.start(started)
-
-    def _chunk(self, event: StoredEvent) -> list[ToolCall]:
-        return self.chunk(event.seq, event.t_ns, event.payload, event.event)
 
     def chunk(self, seq: int, t_ns: int, payload: str, name: str | None) -> list[ToolCall]:
         """``apply`` of a chunk event given as its fields: the store's state read folds its
