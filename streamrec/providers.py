@@ -22,7 +22,9 @@ __all__ = [
     "WS_CLOSE",
     "Endpoint",
     "endpoint_for",
+    "frame_json_array",
     "frame_sse",
+    "json_array_end",
     "request_body",
     "websocket_endpoint_for",
     "ws_frame",
@@ -114,6 +116,17 @@ def frame_sse(api: str, data: str, event: str | None) -> bytes:
     if api == "google.generate_content":
         text = text.replace("\n", "\r\n")
     return text.encode("utf-8", "surrogateescape")  # bytes received that were not UTF-8
+
+
+def frame_json_array(index: int, data: str) -> bytes:
+    """Element ``index`` of a Gemini stream asked for without ``?alt=sse``: one JSON array,
+    its elements separated as Google separates them (``recorder/_json_array.py``)."""
+    return (b"[" if index == 0 else b"\n,\r\n") + data.encode("utf-8", "surrogateescape")
+
+
+def json_array_end(elements: int) -> bytes:
+    """What closes that array (an empty one is ``[]``)."""
+    return b"\n]" if elements else b"[]"
 
 
 #: ``event`` of a stored WebSocket frame that was binary: its UTF-8 text, or its bytes in base64

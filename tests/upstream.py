@@ -1515,6 +1515,31 @@ _STREAM_HEADERS: Final = {
 # The server
 # ======================================================================================
 
+_ARRAY_HEADERS = [(b"content-type", b"application/json; charset=UTF-8")]
+
+
+def _as_array(frames: FrameList) -> FrameList:
+    """Gemini's ``data: {json}`` frames as ``streamGenerateContent`` sends them without
+    ``?alt=sse``: one JSON array, each element pretty-printed, separated by ``\\n,\\r\\n``
+    (as llm-gemini's recorded cassettes have it).  Frames that are not ``data:`` lines are
+    raw array bytes already and pass unchanged; the array is closed unless a ``DROP`` ends it."""
+    out: FrameList = []
+    elements = 0
+    for frame in frames:
+        if isinstance(frame, Frame) and frame.data.startswith(b"data: "):
+            element = json.dumps(json.loads(frame.data[6:]), indent=2, ensure_ascii=False)
+            separator = b"[" if elements == 0 else b"\n,\r\n"
+            out.append(Frame(separator + element.encode(), frame.delay))
+            elements += 1
+        else:
+            out.append(frame)
+        if isinstance(frame, _Drop):
+            return out
+    if elements:
+        out.append(Frame(b"\n]"))
+    return out
+
+
 _GOOGLE_PATH = re.compile(
     r"^/(v1|v1beta|v1alpha)/models/([^/:]+):(streamGenerateContent|generateContent)$"
 )
@@ -1754,8 +1779,8 @@ class Upstream:
                 send, 404, {"error": {"message": f"no such endpoint: {method} {path}"}}
             )
             return
-        if api == API_GOOGLE and stream and parse_qs(query).get("alt") != ["sse"]:
-            problem = "this upstream serves streamGenerateContent only with ?alt=sse"
+        # Gemini without ?alt=sse streams one JSON array instead (see _as_array)
+        array = api == API_GOOGLE and stream and parse_qs(query).get("alt") != ["sse"]
         if scenario is None or problem is not None:
             await self._json(
                 send, 400, {"error": {"message": problem, "type": "invalid_request_error"}}
@@ -1784,11 +1809,14 @@ class Upstream:
             return
 
         frames = scenario.frames(request)
+        head = _ARRAY_HEADERS if array else _STREAM_HEADERS[api]
+        if array:
+            frames = _as_array(frames)
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [*_STREAM_HEADERS[api], _request_id_header(api), *extra],
+                "headers": [*head, _request_id_header(api), *extra],
             }
         )
         for frame in frames:

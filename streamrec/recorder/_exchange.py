@@ -18,6 +18,7 @@ from ..errors import RecorderError
 from ..events import SSEEvent
 from ..providers import Endpoint, request_body
 from ..store import Store
+from ._json_array import JSONArraySplitter
 from ._recording import Recording
 from ._redact import Redact, redact_text
 from ._sse import SSESplitter
@@ -39,6 +40,8 @@ _LAST_EVENT = {
     "anthropic.messages": frozenset({"message_stop", "error"}),
 }
 _NO_MARKER: frozenset[str] = frozenset()
+# the wire format whose streams may also come as one JSON array (no ?alt=sse)
+_ARRAY_API = "google.generate_content"
 
 #: asked of the upstream for recorded calls: the recorder reads the body as it
 #: streams, and compression only delays events (a gzip stream flushes in blocks)
@@ -103,9 +106,10 @@ class Exchange:
     def __init__(self, recording: Recording, *, on_finish: OnFinish | None = None) -> None:
         self.recording = recording
         self._on_finish = on_finish
-        self._mode = "pending"  # then "sse", "body" (one chunk) or "error"
+        self._mode = "pending"  # then "sse", "body" (one chunk), "array" or "error"
         self._status: int | None = None
         self._splitter: SSESplitter | None = None
+        self._array: JSONArraySplitter | None = None
         self._inflate: Any = None
         self._body = bytearray()
         self._last = _NO_MARKER
@@ -137,7 +141,8 @@ class Exchange:
             self._last = _LAST_EVENT.get(api, _NO_MARKER)
             self._last_data = _LAST_DATA.get(api, _NO_MARKER)
         else:
-            self._mode = "body"
+            # a Gemini body that opens with "[" is a stream (see _json_array): sniffed
+            self._mode = "body" if self.recording.api != _ARRAY_API else "sniff"
         encoding = headers.get("content-encoding", "identity").lower().strip()
         if encoding in ("gzip", "x-gzip", "deflate"):
             # we ask for identity, but an upstream may compress anyway: record decoded text
@@ -179,6 +184,11 @@ class Exchange:
         elif self._splitter is not None:
             self._chunks(self._splitter.close())
             self._finish(self.recording.complete)
+        elif self._array is not None:
+            if self._array.closed:
+                self._finish(self.recording.complete)
+            else:
+                self._undecodable("the body ended inside its JSON array (no closing ])")
         else:
             if self._body:
                 self._chunk(SSEEvent(self._text()))
@@ -230,10 +240,24 @@ class Exchange:
     def _decoded(self, data: bytes) -> None:
         if not data:
             return
-        if self._splitter is None:
-            self._body += data
-        else:
+        if self._splitter is not None:
             self._chunks(self._splitter.feed(data))
+        elif self._array is not None:
+            self._elements(data)
+        else:
+            self._body += data
+            if self._mode == "sniff" and self._body.lstrip():
+                self._mode = "body"
+                if self._body.lstrip()[:1] == b"[":
+                    self._mode, self._array = "array", JSONArraySplitter()
+                    self._elements(bytes(self._body))
+                    self._body.clear()
+
+    def _elements(self, data: bytes) -> None:
+        assert self._array is not None
+        for text in self._array.feed(data):
+            self._chunk(SSEEvent(text))
+        self._seen_last = self._array.closed
 
     def _chunks(self, events: list[SSEEvent]) -> None:
         for event in events:

@@ -20,7 +20,14 @@ from typing import Any
 from ..errors import NoMatchingRecording
 from ..events import EventKind, StoredEvent
 from ..projection import project
-from ..providers import STREAM_ID_HEADER, endpoint_for, frame_sse, request_body
+from ..providers import (
+    STREAM_ID_HEADER,
+    endpoint_for,
+    frame_json_array,
+    frame_sse,
+    json_array_end,
+    request_body,
+)
 from ..store import Store
 from ._faults import Faults, error_event, rechunked
 from ._match import Matcher
@@ -169,7 +176,14 @@ def replay_app(
             and events[-1].kind is EventKind.COMPLETED
             and not any(c.payload.strip() == "[DONE]" for c in chunks)
         )
-        plan = _delivery(events, endpoint.api, speed, done, faults)
+        # Gemini frames a stream by the request, whatever the recording's framing was:
+        # SSE with ?alt=sse, else one JSON array growing element by element
+        array = endpoint.api == _ARRAY_API and request.query_params.get("alt") != "sse"
+        if array:
+            media = "application/json; charset=UTF-8"
+        elif not (media or "text/event-stream").startswith("text/event-stream"):
+            media = "text/event-stream"  # recorded as an array, asked for as SSE
+        plan = _delivery(events, endpoint.api, speed, done, faults, array=array)
 
         async def body_iter() -> AsyncIterator[bytes]:
             if not speed and faults is None:
@@ -251,6 +265,9 @@ def replay_app(
     return with_websockets(app, store=store, matcher=match, speed=speed, fallback=fallback)
 
 
+_ARRAY_API = "google.generate_content"
+
+
 def _recorded_head(events: list[StoredEvent]) -> tuple[int, dict[str, str]]:
     """The recorded response status and headers (200 and none for older recordings)."""
     last = events[-1].model() if events else None
@@ -260,19 +277,37 @@ def _recorded_head(events: list[StoredEvent]) -> tuple[int, dict[str, str]]:
 
 
 def _delivery(
-    events: list[StoredEvent], api: str, speed: float, done: bool, faults: Faults | None
+    events: list[StoredEvent],
+    api: str,
+    speed: float,
+    done: bool,
+    faults: Faults | None,
+    *,
+    array: bool = False,
 ) -> Iterator[tuple[float, bytes | None]]:
-    """(wait, bytes) per write of a streamed replay; ``None`` bytes: drop the connection here."""
+    """(wait, bytes) per write of a streamed replay; ``None`` bytes: drop the connection here.
+    ``array``: Gemini's framing without ``?alt=sse`` (one JSON array) instead of SSE."""
     fail_at = faults.fail_at_chunk if faults is not None else None
 
+    def frame(n: int, data: str, event: str | None) -> bytes:
+        return frame_json_array(n, data) if array else frame_sse(api, data, event)
+
     def framed() -> Iterator[tuple[float, bytes | None]]:
+        sent = 0
         for n, (wait, sse) in enumerate(_plan(events, api, "sse", speed)):
             if fail_at is not None and n >= fail_at:
                 error = error_event(api) if faults and faults.fail_as == "error" else None
-                # the provider's own error event ends the stream; without one, a drop
-                yield (wait, frame_sse(api, *error)) if error is not None else (wait, None)
+                if error is None:  # without the provider's own error event, a drop
+                    yield wait, None
+                    return
+                yield wait, frame(sent, *error)  # which ends the stream
+                if array:
+                    yield 0.0, json_array_end(sent + 1)
                 return
-            yield wait, frame_sse(api, sse.data, sse.event)
+            yield wait, frame(sent, sse.data, sse.event)
+            sent += 1
+        if array:
+            yield 0.0, json_array_end(sent)
         if done:
             yield 0.0, frame_sse(api, "[DONE]", None)
 
