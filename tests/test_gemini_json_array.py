@@ -29,6 +29,7 @@ from streamrec._serving import BackgroundServer
 from streamrec.recorder import ProxyServer, RecordingProxy, SSESplitter
 from streamrec.recorder._json_array import JSONArraySplitter
 from streamrec.replay import replay_app
+from tests.formats_support import fold
 from tests.upstream import (  # noqa: F401  (fixtures are used by name)
     API_GOOGLE,
     DROP,
@@ -295,3 +296,24 @@ def test_an_injected_failure_cuts_the_array_after_the_elements_before_it(
         for piece in response.iter_raw():
             received += piece
     assert received == b"[" + json.dumps(json.loads(REAL)[0], indent=2, ensure_ascii=False).encode()
+
+
+# -- folded from one chunk --------------------------------------------------------------------
+
+
+def test_a_whole_array_in_one_chunk_folds_as_its_elements() -> None:
+    """A recording from before the proxy split arrays stored the body as one chunk."""
+    elements, _ = _split(REAL, [])
+    whole, _ = fold(API_GOOGLE, [REAL.decode()])
+    split, _ = fold(API_GOOGLE, elements)
+    assert whole.malformed_chunks == 0, whole.problems
+    assert (whole.content, whole.thinking, whole.finish_reasons, whole.usage) == (
+        split.content,
+        split.thinking,
+        split.finish_reasons,
+        split.usage,
+    )
+    assert whole.provider_data == split.provider_data and whole.content == "Scoop"
+    bad, _ = fold(API_GOOGLE, ['[{"candidates": []}, 3]'])
+    assert bad.malformed_chunks == 1
+    assert "a JSON array of something other than objects" in bad.problems[0]

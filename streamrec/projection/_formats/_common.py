@@ -41,16 +41,28 @@ def decode(data: str) -> dict[str, Any]:
     what it refuses (a lone surrogate, escaped or raw) goes to ``json.loads``, which
     keeps the same values for everything both accept.
     """
-    try:
-        value = jiter.from_json(data.encode())
-    except ValueError:  # UnicodeEncodeError is one too
-        try:
-            value = json.loads(data)
-        except ValueError as exc:
-            raise ProjectionError(f"chunk is not JSON: {exc}") from None
+    value = _loads(data)
     if not isinstance(value, dict):
         raise ProjectionError(f"chunk is JSON {type(value).__name__}, not an object")
     return value
+
+
+def decode_objects(data: str) -> list[dict[str, Any]]:
+    """``decode`` of a chunk that is an array of objects (a whole Gemini stream as one body)."""
+    value = _loads(data)
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ProjectionError("chunk is a JSON array of something other than objects")
+    return value
+
+
+def _loads(data: str) -> Any:
+    try:
+        return jiter.from_json(data.encode())
+    except ValueError:  # UnicodeEncodeError is one too
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise ProjectionError(f"chunk is not JSON: {exc}") from None
 
 
 def take_request(state: StreamState, started: StreamStarted, messages_key: str) -> None:

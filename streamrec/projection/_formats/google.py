@@ -28,7 +28,9 @@ How it is folded, and why:
   of ``candidatesTokenCount``. So input = prompt + toolUsePrompt, output =
   candidates + thoughts, reasoning = thoughts, cached = cachedContent; a count
   left out is zero (proto3), not unknown.
-- A non-streaming ``generateContent`` body has the same shape and folds the same.
+- A non-streaming ``generateContent`` body has the same shape and folds the same; so
+  does each element of a stream asked for without ``?alt=sse`` (one JSON array, which
+  the proxy records element by element), and a chunk holding a whole such array.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from ._common import (
     as_int,
     as_str,
     decode,
+    decode_objects,
     fill_request,
     set_error,
     set_usage,
@@ -107,7 +110,16 @@ class GoogleReducer(Reducer):
         fill_request(self.state, request, messages, declarations, default_role="user")
 
     def chunk(self, data: str, event: str | None) -> list[ToolCall]:
-        body = decode(data)
+        if data[:1] != "[":
+            return self._response(decode(data))
+        # a whole streamGenerateContent array as one chunk (recorded as a body before the
+        # proxy split arrays, or handed to record() so): its responses in order
+        completed: list[ToolCall] = []
+        for body in decode_objects(data):
+            completed += self._response(body)
+        return completed
+
+    def _response(self, body: dict[str, Any]) -> list[ToolCall]:
         state = self.state
         if "error" in body:
             if not isinstance(body["error"], dict):
