@@ -84,7 +84,11 @@ async def _aiterate(it: AsyncIterator[Any], n: int) -> float:
     return time.thread_time() - start
 
 
-def _sync_runner(data: list[Any], store: Any) -> tuple[Callable[[], float], Callable[[], float]]:
+Runner = tuple[Callable[[], float], Callable[[], float], Callable[[], None]]
+"""(streamrec's run, the floor's run, what to release after both)."""
+
+
+def _sync_runner(data: list[Any], store: Any) -> Runner:
     from streamrec import record
 
     n = len(data)
@@ -104,10 +108,10 @@ def _sync_runner(data: list[Any], store: Any) -> tuple[Callable[[], float], Call
         sink: queue.SimpleQueue[Any] = queue.SimpleQueue()
         return (_iterate(_floor(data, sink), n) - bare()) / n * 1e6
 
-    return ours, floor
+    return ours, floor, lambda: None
 
 
-def _async_runner(data: list[Any], store: Any) -> tuple[Callable[[], float], Callable[[], float]]:
+def _async_runner(data: list[Any], store: Any) -> Runner:
     from streamrec import record
 
     n = len(data)
@@ -134,7 +138,18 @@ def _async_runner(data: list[Any], store: Any) -> tuple[Callable[[], float], Cal
         return t / n * 1e6
 
     loop = asyncio.new_event_loop()
-    return (lambda: loop.run_until_complete(ours())), (lambda: loop.run_until_complete(floor()))
+
+    def close() -> None:
+        # the floor's inner generator is left suspended by its aclose(); finalised after the
+        # loop was dropped, it left "Task was destroyed but it is pending" at exit
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    return (
+        (lambda: loop.run_until_complete(ours())),
+        (lambda: loop.run_until_complete(floor())),
+        close,
+    )
 
 
 def rows(size: Scale) -> list[Row]:
@@ -150,8 +165,9 @@ def rows(size: Scale) -> list[Row]:
         ("openai SDK objects", sdk_chunks(n)),
     ):
         for mode, runner in (("sync", _sync_runner), ("async", _async_runner)):
-            ours, floor = runner(data, store)
+            ours, floor, release = runner(data, store)
             a, b = interleave(ours, floor, repeats)
+            release()
             out.append(
                 Row(
                     f"`record()` extra per chunk, {label}, {mode}",
