@@ -297,3 +297,62 @@ def test_bytes_that_are_not_utf8_round_trip_through_the_recording_transport(stor
     chunks = [e for e in store.events(stream_id) if e.kind is EventKind.CHUNK]
     framed = b"".join(frame_sse("openai.chat.completions", e.payload, e.event) for e in chunks)
     assert framed == body  # and the log gives them back
+
+
+# text COPY escapes backslashes, tabs and newlines; NUL and lone surrogates are encoded first
+_AWKWARD = ["a\x00b", "\udcff", "é💥", "", '{"x": "\\\\n"}', "tab\tnl\nbs\\cr\r", "\\N", "é" * 5000]
+
+
+@pytest.mark.postgres
+def test_copy_stores_exactly_what_sqlalchemys_insert_stored(pg_url: str) -> None:
+    """PostgreSQL batches go in by COPY (``store/_rows.py``): every column of every row must
+    be what ``insert(events)`` wrote for the same event, and read back the same."""
+    from sqlalchemy import insert, select
+
+    from streamrec.store._rows import event_row, insert_events
+    from streamrec.store._schema import events
+
+    when = utcnow()
+
+    def batch(stream_id: str) -> list[StoredEvent]:
+        names = [None, "e\tv", "\\", "\x00", "ok"]
+        return [
+            StoredEvent(stream_id, i, kind, 10**15 + i, when, text, names[i % len(names)])
+            for i, (kind, text) in enumerate(
+                [(EventKind.STARTED, "{}"), *((EventKind.CHUNK, t) for t in _AWKWARD)]
+            )
+        ]
+
+    with Store(pg_url) as store:
+        with store.engine.begin() as conn:
+            conn.execute(insert(events), [event_row(e) for e in batch("by-insert")])
+        with store.engine.begin() as conn:
+            insert_events(conn, batch("by-copy"))
+        c = events.c
+        columns = [c.seq, c.kind, c.t_ns, c.recorded_at, c.event, c.payload, c.encoding]
+        with store.engine.connect() as conn:
+            rows = {
+                sid: conn.execute(select(*columns).where(c.stream_id == sid).order_by(c.seq)).all()
+                for sid in ("by-insert", "by-copy")
+            }
+        assert rows["by-copy"] == rows["by-insert"] and len(rows["by-copy"]) == len(_AWKWARD) + 1
+        assert [(e.payload, e.event) for e in store.events("by-copy")] == [
+            (e.payload, e.event) for e in batch("x")
+        ]
+
+
+@pytest.mark.postgres
+def test_a_copy_refused_on_the_events_key_is_sqlalchemys_integrity_error(pg_url: str) -> None:
+    """The writer tells a retried batch that had landed by this error (see Writer._commit)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from streamrec.store._rows import insert_events
+
+    event = StoredEvent("twice", 0, EventKind.STARTED, 0, utcnow(), "{}")
+    with Store(pg_url) as store:
+        with store.engine.begin() as conn:
+            insert_events(conn, [event])
+        with pytest.raises(IntegrityError), store.engine.begin() as conn:
+            insert_events(conn, [event])
+        with store.engine.connect() as conn:  # the pool's connection is still good
+            assert len(store.events("twice")) == 1

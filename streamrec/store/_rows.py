@@ -72,12 +72,16 @@ def insert_events(conn: Any, batch: Sequence[StoredEvent]) -> None:
     the sqlite3 module's ``executemany`` releases the GIL around each row's step: on a
     busy process every release waits a switch interval (5 ms) to get it back, so 1,000
     rows took seconds while a live stream held the GIL. One statement is one release.
-    Elsewhere (PostgreSQL: psycopg pipelines an executemany) SQLAlchemy's insert stays:
-    driver-level VALUES lists measured no faster there.
+    On PostgreSQL, ``COPY … FROM STDIN`` through psycopg (``_copy_events``): SQLAlchemy's
+    pipelined executemany measured 2.5x its time per 1,000 rows, driver-level VALUES
+    lists no faster than that.
     """
     if not batch:
         return
     dialect = conn.dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        _copy_events(conn, batch)
+        return
     if not (_fast(conn) and dialect.paramstyle == "qmark"):
         conn.execute(insert(events), [event_row(e) for e in batch])
         return
@@ -104,6 +108,53 @@ def insert_events(conn: Any, batch: Sequence[StoredEvent]) -> None:
             f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES {', '.join([_ONE_ROW] * len(part))}",
             tuple(value for row in part for value in row),
         )
+
+
+_COPY = f"COPY events ({', '.join(_COLUMNS)}) FROM STDIN"
+
+
+def _copy_events(conn: Any, batch: Sequence[StoredEvent]) -> None:
+    """``batch`` into ``events`` by COPY, in the connection's transaction: the values are
+    ``event_row``'s (psycopg adapts them as it does the INSERT's parameters), ``position``
+    is the identity's as with the INSERT.
+
+    The driver's error comes out as SQLAlchemy's, as if SQLAlchemy had run the statement:
+    the writer tells a refused retry by its ``IntegrityError`` and an outage by the
+    invalidated connection (``store/_failures.py``), and a broken connection must leave
+    the pool.
+    """
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    fairy = conn.connection
+    cursor = fairy.driver_connection.cursor()
+    kinds, encode = _KIND_TEXT, encode_payload
+    try:
+        with cursor.copy(_COPY) as copy:
+            write = copy.write_row
+            for e in batch:
+                payload, event, encoding = encode(e.payload, e.event)
+                write(
+                    (
+                        e.stream_id,
+                        e.seq,
+                        kinds[e.kind],
+                        e.t_ns,
+                        e.recorded_at,
+                        event,
+                        payload,
+                        encoding,
+                    )
+                )
+    except psycopg.Error as exc:
+        gone = conn.dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
+        if gone:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            _COPY, None, exc, psycopg.Error, connection_invalidated=gone, dialect=conn.dialect
+        ) from exc
+    finally:
+        cursor.close()
 
 
 IN_BATCH = 500
