@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_UPSTREAMS",
+    "JSON_ARRAY_API",
     "STREAM_ID_HEADER",
     "WS_BASE64",
     "WS_BINARY",
@@ -116,6 +117,10 @@ def frame_sse(api: str, data: str, event: str | None) -> bytes:
     if api == "google.generate_content":
         text = text.replace("\n", "\r\n")
     return text.encode("utf-8", "surrogateescape")  # bytes received that were not UTF-8
+
+
+#: the wire format whose streams come as one JSON array when asked for without ``?alt=sse``
+JSON_ARRAY_API = "google.generate_content"
 
 
 def frame_json_array(index: int, data: str) -> bytes:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import RecorderError
 from ..events import SSEEvent
-from ..providers import Endpoint, request_body
+from ..providers import JSON_ARRAY_API, Endpoint, request_body
 from ..store import Store
 from ._json_array import JSONArraySplitter
 from ._recording import Recording
@@ -40,8 +40,6 @@ _LAST_EVENT = {
     "anthropic.messages": frozenset({"message_stop", "error"}),
 }
 _NO_MARKER: frozenset[str] = frozenset()
-# the wire format whose streams may also come as one JSON array (no ?alt=sse)
-_ARRAY_API = "google.generate_content"
 
 #: asked of the upstream for recorded calls: the recorder reads the body as it
 #: streams, and compression only delays events (a gzip stream flushes in blocks)
@@ -142,7 +140,7 @@ class Exchange:
             self._last_data = _LAST_DATA.get(api, _NO_MARKER)
         else:
             # a Gemini body that opens with "[" is a stream (see _json_array): sniffed
-            self._mode = "body" if self.recording.api != _ARRAY_API else "sniff"
+            self._mode = "body" if self.recording.api != JSON_ARRAY_API else "sniff"
         encoding = headers.get("content-encoding", "identity").lower().strip()
         if encoding in ("gzip", "x-gzip", "deflate"):
             # we ask for identity, but an upstream may compress anyway: record decoded text

@@ -21,6 +21,7 @@ from ..errors import NoMatchingRecording
 from ..events import EventKind, StoredEvent
 from ..projection import project
 from ..providers import (
+    JSON_ARRAY_API,
     STREAM_ID_HEADER,
     endpoint_for,
     frame_json_array,
@@ -178,7 +179,7 @@ def replay_app(
         )
         # Gemini frames a stream by the request, whatever the recording's framing was:
         # SSE with ?alt=sse, else one JSON array growing element by element
-        array = endpoint.api == _ARRAY_API and request.query_params.get("alt") != "sse"
+        array = endpoint.api == JSON_ARRAY_API and request.query_params.get("alt") != "sse"
         if array:
             media = "application/json; charset=UTF-8"
         elif not (media or "text/event-stream").startswith("text/event-stream"):
@@ -263,9 +264,6 @@ def replay_app(
         await target(scope, again, send)
 
     return with_websockets(app, store=store, matcher=match, speed=speed, fallback=fallback)
-
-
-_ARRAY_API = "google.generate_content"
 
 
 def _recorded_head(events: list[StoredEvent]) -> tuple[int, dict[str, str]]:
