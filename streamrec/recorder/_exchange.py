@@ -244,9 +244,9 @@ class Exchange:
             self._elements(data)
         else:
             self._body += data
-            if self._mode == "sniff" and self._body.lstrip():
+            if self._mode == "sniff" and (head := self._body.lstrip()[:1]):
                 self._mode = "body"
-                if self._body.lstrip()[:1] == b"[":
+                if head == b"[":
                     self._mode, self._array = "array", JSONArraySplitter()
                     self._elements(bytes(self._body))
                     self._body.clear()

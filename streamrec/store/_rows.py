@@ -86,6 +86,17 @@ def insert_events(conn: Any, batch: Sequence[StoredEvent]) -> None:
         conn.execute(insert(events), [event_row(e) for e in batch])
         return
     when = events.c.recorded_at.type.dialect_impl(dialect).bind_processor(dialect)
+    rows = _values(batch, when)
+    for part in batches(rows, _rows_per_statement()):
+        conn.exec_driver_sql(
+            f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES {', '.join([_ONE_ROW] * len(part))}",
+            tuple(value for row in part for value in row),
+        )
+
+
+def _values(batch: Sequence[StoredEvent], when: Any = None) -> list[tuple[Any, ...]]:
+    """Each event's values in ``_COLUMNS`` order, as ``event_row`` gives them; ``when`` is
+    the dialect's bind processor for ``recorded_at`` (None: the driver adapts it)."""
     kinds, encode = _KIND_TEXT, encode_payload
     rows = []
     for e in batch:
@@ -103,11 +114,7 @@ def insert_events(conn: Any, batch: Sequence[StoredEvent]) -> None:
                 encoding,
             )
         )
-    for part in batches(rows, _rows_per_statement()):
-        conn.exec_driver_sql(
-            f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES {', '.join([_ONE_ROW] * len(part))}",
-            tuple(value for row in part for value in row),
-        )
+    return rows
 
 
 _COPY = f"COPY events ({', '.join(_COLUMNS)}) FROM STDIN"
@@ -128,24 +135,10 @@ def _copy_events(conn: Any, batch: Sequence[StoredEvent]) -> None:
 
     fairy = conn.connection
     cursor = fairy.driver_connection.cursor()
-    kinds, encode = _KIND_TEXT, encode_payload
     try:
         with cursor.copy(_COPY) as copy:
-            write = copy.write_row
-            for e in batch:
-                payload, event, encoding = encode(e.payload, e.event)
-                write(
-                    (
-                        e.stream_id,
-                        e.seq,
-                        kinds[e.kind],
-                        e.t_ns,
-                        e.recorded_at,
-                        event,
-                        payload,
-                        encoding,
-                    )
-                )
+            for row in _values(batch):
+                copy.write_row(row)
     except psycopg.Error as exc:
         gone = conn.dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
         if gone:
