@@ -19,7 +19,7 @@ from streamrec.errors import NotAStreamrecDatabase
 from streamrec.migrations._api import _config
 from streamrec.store._engine import make_engine
 from streamrec.store._schema import events as events_table
-from streamrec.store._schema import metadata
+from streamrec.store._schema import schema_metadata
 from streamrec.store._schema import streams as streams_table
 
 from .history_data import expected_rollup, rollup_rows
@@ -35,7 +35,7 @@ def test_blank_database_at_head_matches_the_models(url: str) -> None:
     try:
         assert store.revision() == migrations.head_revision()
         with store.engine.connect() as conn:
-            diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+            diffs = compare_metadata(MigrationContext.configure(conn), schema_metadata())
         assert diffs == []
     finally:
         store.close()

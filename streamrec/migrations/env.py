@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from streamrec.store._schema import metadata
+from streamrec.store._schema import schema_metadata
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:
@@ -12,5 +12,7 @@ with engine.begin() as connection:
     # (SQLite engines streamrec hands over take the write lock with BEGIN IMMEDIATE.)
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7391620455)")
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.configure(
+        connection=connection, target_metadata=schema_metadata(), render_as_batch=True
+    )
     context.run_migrations()
