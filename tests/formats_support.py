@@ -74,16 +74,20 @@ def fold(
 def check_prefix_then_rest(events: list[StoredEvent], split: int) -> StreamState:
     """Folding in one go equals folding a prefix, reading the state, then the rest.
 
-    Also: every tool call handed out is complete and handed out once.
+    Also: every tool call handed out is complete and handed out once, and the text read
+    without a refresh (``Projector.content``) is the state's, mid-way and at the end.
     """
     whole = project(events)
     projector = Projector()
     handed: list[ToolCall] = []
     for event in events[:split]:
         handed += projector.apply(event)
+    unrefreshed = projector.content
+    assert unrefreshed == projector.state.content
     projector.state.model_dump()  # reading mid-way must not change what follows
     for event in events[split:]:
         handed += projector.apply(event)
+    assert projector.content == whole.content
     assert projector.state == whole
     assert all(t.complete for t in handed)
     assert len({id(t) for t in handed}) == len(handed)

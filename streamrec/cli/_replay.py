@@ -171,7 +171,7 @@ def replay_cmd(
         stream = replay_stream(stream_id, store=store, speed=speed, chunks="raw")
         printed = 0
         for _chunk, _tool in stream:
-            content = stream.state.content
+            content = stream.content
             out.write(content[printed:])
             out.flush()
             printed = len(content)

@@ -40,6 +40,13 @@ class Projector:
             self._refresh()
         return self._state
 
+    @property
+    def content(self) -> str:
+        """The text so far, without refreshing the derived fields: the reducers keep it
+        current themselves, and a reader per chunk (the CLI's text replay, a loop printing
+        ``stream.content``) should not rebuild the message and re-price each time."""
+        return self._state.content
+
     def apply(self, event: StoredEvent) -> list[ToolCall]:
         """Fold one event; return the tool calls it completed."""
         state = self._state

@@ -232,6 +232,11 @@ class ReplayStream:
         """What has been replayed so far, as state."""
         return self._projector.state
 
+    @property
+    def content(self) -> str:
+        """The text replayed so far (see ``Projector.content``)."""
+        return self._projector.content
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
