@@ -5,7 +5,9 @@ a streamed recording is re-sent event by event, framed as the provider frames
 it, instantly or on the recorded clock; a recorded HTTP error is returned with
 its status and body; a recording whose connection dropped drops again. A
 request with no recording gets a 404 in the provider's error shape naming the
-request and the closest recordings: never a silent live call.
+request and the closest recordings: never a silent live call. A store that cannot
+be read (a database that is down, a corrupt file) answers 503 or 500 in the same
+shape, with streamrec's one-line reason, and the server goes on serving.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from ..errors import NoMatchingRecording
+from ..errors import NoMatchingRecording, StoreError
 from ..events import EventKind, StoredEvent
 from ..projection import project
 from ..providers import (
@@ -33,6 +35,7 @@ from ..store import Store
 from ._faults import Faults, error_event, rechunked
 from ._match import Matcher
 from ._replay import _failure, _plan
+from ._unreadable import store_failure
 from ._ws_server import with_websockets
 
 __all__ = ["PLACEHOLDER_KEYS", "placeholder_keys", "replay_app"]
@@ -218,8 +221,13 @@ def replay_app(
             body_iter(), media_type=media or "text/event-stream", headers=headers
         )
 
+    async def store_failed(request: Request, exc: Exception) -> Response:
+        status, body = store_failure(exc)  # type: ignore[arg-type]
+        return JSONResponse(body, status_code=status)
+
     inner = Starlette(
-        routes=[Route("/{path:path}", handle, methods=["GET", "POST", "PUT", "DELETE"])]
+        routes=[Route("/{path:path}", handle, methods=["GET", "POST", "PUT", "DELETE"])],
+        exception_handlers={StoreError: store_failed},
     )
     if fallback is None:
         return with_websockets(inner, store=store, matcher=match, speed=speed)
@@ -253,11 +261,16 @@ def replay_app(
                 asked = request_body(endpoint, json.loads(body or b"{}"))
             except ValueError:
                 asked = None
-            chosen = (
-                await asyncio.to_thread(match.take, endpoint.api, asked)
-                if asked is not None
-                else None
-            )
+            try:
+                chosen = (
+                    await asyncio.to_thread(match.take, endpoint.api, asked)
+                    if asked is not None
+                    else None
+                )
+            except StoreError as exc:
+                status, answer = store_failure(exc)
+                await JSONResponse(answer, status_code=status)(scope, again, send)
+                return
             if chosen is not None:
                 scope.setdefault("state", {})[_CHOSEN] = chosen
                 target = inner

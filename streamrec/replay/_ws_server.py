@@ -32,12 +32,13 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..errors import NoMatchingRecording
+from ..errors import NoMatchingRecording, StoreError
 from ..events import EventKind, StoredEvent, StreamFailed
 from ..providers import STREAM_ID_HEADER, WS_CLOSE, websocket_endpoint_for, ws_frame
 from ..recorder import is_secret_key, scrub
 from ..store import Store
 from ._match import Matcher
+from ._unreadable import store_failure
 
 __all__ = ["serve_websocket", "with_websockets"]
 
@@ -160,10 +161,16 @@ async def _responses(
                     "openai.responses",
                     request,
                 )
+            events = await asyncio.to_thread(store.events, chosen)
         except NoMatchingRecording as exc:
             await _send_error(send, lane, "invalid_request_error", _NO_RECORDING, str(exc))
             continue
-        events = await asyncio.to_thread(store.events, chosen)
+        except StoreError as exc:
+            status, answer = store_failure(exc)
+            await _send_error(
+                send, lane, "server_error", "store_error", answer["error"]["message"], status
+            )
+            continue
         chunks = [e for e in events if e.kind is EventKind.CHUNK]
         await _play(send, chunks, base_ns=0, speed=speed)
         if events and events[-1].kind is EventKind.FAILED and _dropped(events[-1]):
@@ -195,11 +202,13 @@ async def _hand_over(
     await fallback(scope, again, relayed)
 
 
-async def _send_error(send: Any, lane: str | None, type_: str, code: str, message: str) -> None:
+async def _send_error(
+    send: Any, lane: str | None, type_: str, code: str, message: str, status: int | None = None
+) -> None:
     """The Responses API's WebSocket ``error`` event (request-scoped: the socket stays open)."""
     event: dict[str, Any] = {
         "type": "error",
-        "status": 404 if code == _NO_RECORDING else 400,
+        "status": status or (404 if code == _NO_RECORDING else 400),
         "error": {"type": type_, "code": code, "message": message, "param": None},
     }
     if lane is not None:
@@ -227,6 +236,10 @@ async def _realtime(
             chosen = await asyncio.to_thread(
                 functools.partial(matcher.find, describe=describe), "openai.realtime", request
             )
+        events = await asyncio.to_thread(store.events, chosen)
+    except StoreError as exc:  # before the upgrade is answered: refused in HTTP
+        await _deny(send, *store_failure(exc))
+        return
     except NoMatchingRecording as exc:
         await _deny(
             send,
@@ -241,7 +254,6 @@ async def _realtime(
         )
         return
     stream_id: str = chosen
-    events = await asyncio.to_thread(store.events, stream_id)
     refused = _refusal(events)
     if refused is not None:  # the upstream refused this session's upgrade: so do we
         status, answer = refused
