@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from streamrec import SSEEvent, Store, record
 from streamrec._serving import BackgroundServer
@@ -113,3 +115,47 @@ def test_a_recorded_drop_drops_again(upstream: Upstream, store: Store) -> None:
             for c in client.chat.completions.create(**request):
                 got.append(c)
     assert len(got) == recorded.state.chunk_count
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_PATHS = (
+    "/v1/chat/completions",
+    "/v1/responses",
+    "/v1/messages",
+    "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+)
+
+
+def test_a_hostile_body_is_a_404_in_the_error_shape_never_a_500(
+    upstream: Upstream, store: Store
+) -> None:
+    """Whatever JSON a request holds (a list for its model, an object for its messages), it
+    is matched like any other: no recording, the 404 in the provider's error shape."""
+    request = _request("recorded")
+    _, events = _wire(f"{upstream.openai_base_url}/chat/completions", request)
+    list(record(events, api=API, request=request, store=store))
+
+    with BackgroundServer(replay_app(store)) as server, httpx.Client() as client:
+
+        @settings(max_examples=60)
+        @given(path=st.sampled_from(_PATHS), model=_JSON, body=_JSON)
+        @example(path="/v1/messages", model=["x"], body={})  # a list bound as a SQL parameter
+        @example(path="/v1/chat/completions", model={"a": 1}, body={})
+        @example(path="/v1/chat/completions", model="gpt-4o-mini", body=[])
+        def asked(path: str, model: Any, body: Any) -> None:
+            sent = {**body, "model": model} if isinstance(body, dict) else body
+            response = client.post(f"{server.url}{path}", json=sent)
+            assert response.status_code == 404, response.text
+            assert response.json()["error"]["code"] == "no_recording"
+
+        asked()

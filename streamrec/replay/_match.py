@@ -273,7 +273,7 @@ class Matcher:
         if self.only is None:
             pool = [
                 r
-                for r in self.store.streams(model=clean.get("model"), limit=None)
+                for r in self.store.streams(model=_model_of(clean), limit=None)
                 if r["status"] in _REPLAYABLE and r["api"] == api
             ]
         else:
@@ -304,7 +304,11 @@ class Matcher:
         else:
             pool = [
                 r["stream_id"]
-                for r in (self.store.streams(model=model, limit=20) if model else [])
+                for r in (
+                    self.store.streams(model=_model_of(request), limit=20)
+                    if _model_of(request)
+                    else []
+                )
                 if r["api"] == api
             ]
             where, hold = "the store", "holds"
@@ -336,3 +340,10 @@ class Matcher:
 
     def _comparable(self, request: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in self.options.apply(request).items() if k not in _TRANSPORT}
+
+
+def _model_of(request: dict[str, Any]) -> str | None:
+    """The request's model as the read model can hold it: a hostile or mistaken body's
+    list or object is no model to filter by (the fingerprint still compares all of it)."""
+    model = request.get("model")
+    return model if isinstance(model, str) else None
