@@ -72,6 +72,6 @@ def test_text_replay_does_not_price_the_stream(db: str) -> None:
     assert _imported("--db", db, "replay", "-1") == ["pydantic", "sqlalchemy"]
 
 
-def test_the_sdk_free_commands_never_touch_the_web_stack(db: str) -> None:
+def test_the_read_commands_never_import_the_web_stack(db: str) -> None:
     for args in (["stats"], ["show", "-1"], ["sql", "SELECT count(*) FROM streams"]):
         assert not set(_imported("--db", db, *args)) & {"starlette", "uvicorn", "jinja2"}, args
