@@ -19,7 +19,7 @@ from websockets.exceptions import InvalidStatus
 
 from streamrec import SSEEvent, Store, record
 from streamrec._serving import BackgroundServer
-from streamrec.replay import replay_app
+from streamrec.replay import Matcher, MatchOptions, replay_app
 
 from .chunks import text_stream
 from .test_trust_outage import Relay, _through
@@ -141,3 +141,32 @@ def test_a_torn_store_refuses_a_realtime_session_with_a_500(tmp_path: Path) -> N
         pass
     assert refused.value.response.status_code == 500
     assert b"database disk image is malformed" in refused.value.response.body
+
+
+def test_auto_modes_front_door_answers_the_store_error_and_does_not_go_live(
+    tmp_path: Path,
+) -> None:
+    """In auto mode a request the store cannot match must not be sent live instead (with an
+    option set, matching reads the recorded requests from the torn events table)."""
+    path = tmp_path / "torn.db"
+    with Store(path) as store:
+        _recorded(store)
+    _tear_events(path)
+    went_live: list[str] = []
+
+    def reading(store: Store) -> Matcher:
+        return Matcher(store, options=MatchOptions.of(ignore=["temperature"]))
+
+    async def live(scope: Any, receive: Any, send: Any) -> None:
+        went_live.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"live"})
+
+    with (
+        Store(path, create=False) as store,
+        BackgroundServer(replay_app(store, matcher=reading(store), fallback=live)) as server,
+    ):
+        response = httpx.post(f"{server.url}/v1/chat/completions", json=REQUEST)
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "store_error"
+    assert went_live == []

@@ -302,13 +302,10 @@ class Matcher:
             pool = [r["stream_id"] for r in self._scope_rows(api)]
             where, hold = "this test's recordings", "hold"
         else:
+            named = _model_of(request)
             pool = [
                 r["stream_id"]
-                for r in (
-                    self.store.streams(model=_model_of(request), limit=20)
-                    if _model_of(request)
-                    else []
-                )
+                for r in (self.store.streams(model=named, limit=20) if named else [])
                 if r["api"] == api
             ]
             where, hold = "the store", "holds"
