@@ -278,6 +278,12 @@ def _torn_events(path: Path) -> str:
     with Store(path) as store:
         list(record(iter(text_stream(["word"] * 2000)), api="openai", store=store))
         (stream_id,) = store.stream_ids()
+    tear_events(path)
+    return stream_id
+
+
+def tear_events(path: Path) -> None:
+    """Overwrite the events table's root page: the file opens, its events cannot be read."""
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         (page_size,) = conn.execute("PRAGMA page_size").fetchone()
@@ -288,7 +294,6 @@ def _torn_events(path: Path) -> str:
     with path.open("r+b") as f:
         f.seek((root - 1) * page_size)
         f.write(b"\xff" * page_size)
-    return stream_id
 
 
 @pytest.mark.parametrize("read", ["events", "timeline", "timeline untimed", "state"])

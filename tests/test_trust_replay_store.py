@@ -8,7 +8,6 @@ and the server goes on serving: other requests, and this one once the database i
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from streamrec._serving import BackgroundServer
 from streamrec.replay import Matcher, MatchOptions, replay_app
 
 from .chunks import text_stream
+from .test_trust_databases import tear_events
 from .test_trust_outage import Relay, _through
 from .test_websocket import ask
 from .test_websocket_replay import realtime_session
@@ -41,20 +41,6 @@ def _recorded(store: Store, words: int = 2000) -> list[str]:
     return chunks
 
 
-def _tear_events(path: Path) -> None:
-    """Overwrite the events table's root page: the file opens, its events cannot be read."""
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
-        (root,) = conn.execute(
-            "SELECT rootpage FROM sqlite_master WHERE name = 'events'"
-        ).fetchone()
-    conn.close()
-    with path.open("r+b") as f:
-        f.seek((root - 1) * page_size)
-        f.write(b"\xff" * page_size)
-
-
 def _data_lines(raw: bytes) -> list[str]:
     return [line[6:] for line in raw.decode().split("\n") if line.startswith("data: ")]
 
@@ -63,7 +49,7 @@ def test_a_torn_store_answers_500_with_the_reason_and_goes_on_serving(tmp_path: 
     path = tmp_path / "torn.db"
     with Store(path) as store:
         _recorded(store)
-    _tear_events(path)
+    tear_events(path)
     with (
         Store(path, create=False) as store,
         BackgroundServer(replay_app(store)) as server,
@@ -88,7 +74,7 @@ def test_a_torn_store_is_an_error_event_on_a_responses_websocket(tmp_path: Path)
     with Store(path) as store:
         chunk = json.dumps({"type": "response.completed", "response": {"id": "resp_1"}})
         list(record([SSEEvent(chunk)], api="openai.responses", request=request, store=store))
-    _tear_events(path)
+    tear_events(path)
     with (
         Store(path, create=False) as store,
         BackgroundServer(replay_app(store)) as server,
@@ -130,7 +116,7 @@ def test_a_torn_store_refuses_a_realtime_session_with_a_500(tmp_path: Path) -> N
     path = tmp_path / "torn.db"
     with Store(path) as store:
         record_live(store, realtime_session)
-    _tear_events(path)
+    tear_events(path)
     with (
         Store(path, create=False) as store,
         BackgroundServer(replay_app(store)) as server,
@@ -151,7 +137,7 @@ def test_auto_modes_front_door_answers_the_store_error_and_does_not_go_live(
     path = tmp_path / "torn.db"
     with Store(path) as store:
         _recorded(store)
-    _tear_events(path)
+    tear_events(path)
     went_live: list[str] = []
 
     def reading(store: Store) -> Matcher:
